@@ -1,0 +1,649 @@
+// Opening the store and the sequencer: validation, idempotency, expected
+// seq, seq and timestamp stamping, sealing (the chain hash), and handing the
+// sealed batch to the writer in sequencing order.
+#include "storage/store.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/codec.h"
+#include "core/hash_chain.h"
+#include "core/limits.h"
+#include "core/stream_name.h"
+#include "storage/keys.h"
+#include "storage/store_impl.h"
+
+namespace spirit::storage {
+
+using core::errc;
+using core::Result;
+using detail::Txn;
+
+namespace {
+
+core::TimestampNs system_clock_now() {
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return core::TimestampNs{static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())};
+}
+
+core::Error errno_error(int e, std::string what) {
+    return core::Error{std::error_code(e, std::generic_category()),
+                       fmt::format("{}: {}", what, std::strerror(e))};
+}
+
+constexpr unsigned dbs_max = 8;
+
+Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_stream_id) {
+    auto txn = Txn::begin(env, Txn::Mode::write);
+    if (!txn) return core::Unexpected{txn.error()};
+    detail::Dbis d;
+    struct Named {
+        MDB_dbi* dbi;
+        const char* name;
+    };
+    for (Named n : {Named{&d.streams, "streams"}, Named{&d.events, "events"}, Named{&d.ids, "ids"},
+                    Named{&d.cursors, "cursors"}, Named{&d.topology, "topology"},
+                    Named{&d.quarantine, "quarantine"}, Named{&d.node, "node"}}) {
+        auto dbi = detail::open_dbi(*txn, n.name);
+        if (!dbi) return core::Unexpected{dbi.error()};
+        *n.dbi = *dbi;
+    }
+    auto format = txn->get(d.node, core::as_bytes(detail::node_key_format));
+    if (!format) return core::Unexpected{format.error()};
+    if (!*format) {
+        MDB_val k = detail::to_val(core::as_bytes(detail::node_key_format));
+        MDB_val v = detail::to_val(core::as_bytes(detail::store_format));
+        if (int rc = mdb_put(txn->get(), d.node, &k, &v, 0); rc != 0) {
+            return core::Unexpected{detail::lmdb_error(rc, "recording the store format")};
+        }
+    } else if (core::as_chars(**format) != detail::store_format) {
+        return core::make_error(errc::corrupt,
+                                fmt::format("the data dir holds format \"{}\"; this spiritd reads "
+                                            "\"{}\"",
+                                            core::as_chars(**format), detail::store_format));
+    }
+    auto next = txn->get(d.node, core::as_bytes(detail::node_key_next_stream_id));
+    if (!next) return core::Unexpected{next.error()};
+    next_stream_id = 1;
+    if (*next && (*next)->size() == 8) next_stream_id = core::load_be64((*next)->data());
+    SPIRIT_TRY(txn->commit());
+    return d;
+}
+
+}  // namespace
+
+Store::Impl::Impl(StoreOptions options, int lock_fd, detail::Env env, detail::Dbis dbis)
+    : options_(std::move(options)), lock_fd_(lock_fd), env_(std::move(env)), dbis_(dbis) {
+    writer_ = std::make_unique<detail::Writer>(
+        env_, dbis_,
+        detail::WriterOptions{.data_dir = options_.data_dir,
+                              .sync_mode = options_.sync_mode,
+                              .sync_period_ms = options_.sync_period_ms,
+                              .group_events_max = options_.group_events_max,
+                              .group_bytes_max = options_.group_bytes_max,
+                              .queue_bytes_max = options_.queue_bytes_max,
+                              .dedup_window_ms = options_.dedup_window_ms,
+                              .clock = options_.clock});
+    randombytes_buf(id_prefix_.data(), id_prefix_.size());
+}
+
+Store::Impl::~Impl() {
+    close();
+    writer_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void Store::Impl::close() {
+    {
+        std::lock_guard lock(mutex_);
+        if (closing_) return;
+        closing_ = true;
+    }
+    writer_->stop();
+    writer_->drain_completed();
+}
+
+Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
+    if (!core::init_crypto())
+        return core::make_error(errc::internal, "libsodium failed to initialise");
+    if (!options.clock) options.clock = system_clock_now;
+    if (options.data_dir.empty()) {
+        return core::make_error(errc::invalid_argument, "the data dir is not set");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    if (ec) {
+        return core::make_error(
+            ec, fmt::format("creating data dir {}: {}", options.data_dir.string(), ec.message()));
+    }
+    // One process per data dir: two sequencers would fork every chain.
+    const std::string lock_path = (options.data_dir / "spirit.lock").string();
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return core::Unexpected{errno_error(errno, "opening " + lock_path)};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ::close(fd);
+        if (e == EWOULDBLOCK) {
+            return core::make_error(errc::busy, fmt::format("data dir {} is in use by another "
+                                                            "process",
+                                                            options.data_dir.string()));
+        }
+        return core::Unexpected{errno_error(e, "locking " + lock_path)};
+    }
+    auto env = detail::Env::open({.dir = options.data_dir,
+                                  .map_bytes = options.map_bytes,
+                                  .dbs_max = dbs_max,
+                                  .readers_max = options.readers_max,
+                                  .sync_on_commit = options.sync_mode == SyncMode::always});
+    if (!env) {
+        ::close(fd);
+        return core::Unexpected{env.error()};
+    }
+    std::uint64_t next_stream_id = 1;
+    auto dbis = open_dbis(*env, next_stream_id);
+    if (!dbis) {
+        ::close(fd);
+        return core::Unexpected{dbis.error()};
+    }
+    auto impl = std::make_unique<Impl>(std::move(options), fd, std::move(*env), *dbis);
+    impl->next_stream_id_ = next_stream_id;
+    SPIRIT_TRY(impl->load_dedup_window());
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Result<void> Store::Impl::load_dedup_window() {
+    // The newest entries inside the window, newest first, up to the bound:
+    // start-up work is bounded by dedup_events_max, not by the log.
+    const std::uint64_t now = options_.clock().value();
+    const std::uint64_t window_ns = options_.dedup_window_ms * 1'000'000;
+    const std::uint64_t cutoff = now > window_ns ? now - window_ns : 0;
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto cursor = detail::Cursor::open(*txn, dbis_.ids);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    auto entry = cursor->step(MDB_LAST);
+    while (dedup_.size() < options_.dedup_events_max) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) break;
+        auto [key, value] = **entry;
+        if (key.size() != sizeof(detail::IdKey) || value.size() != 8) {
+            return core::make_error(errc::corrupt,
+                                    "an entry of the ids database has the wrong size");
+        }
+        core::TimestampNs ts{core::load_be64(key.data())};
+        if (ts.value() < cutoff) break;
+        DedupKey dk{core::StreamId{core::load_be64(key.data() + 8)}, {}};
+        std::memcpy(dk.id.bytes.data(), key.data() + 16, dk.id.bytes.size());
+        if (dedup_.emplace(dk, DedupEntry{core::Seq{core::load_be64(value.data())}, 0, ts})
+                .second) {
+            dedup_order_.emplace_front(ts, dk);
+        }
+        entry = cursor->step(MDB_PREV);
+    }
+    if (!dedup_order_.empty()) last_ts_ = dedup_order_.back().first;
+    return {};
+}
+
+Result<void> Store::Impl::validate(const AppendRequest& r) const {
+    SPIRIT_TRY(core::validate_stream_name(r.stream, core::NameScope::system));
+    if (r.events.empty()) {
+        return core::make_error(
+            errc::invalid_argument,
+            fmt::format("stream {}: an append needs at least one event", r.stream));
+    }
+    if (r.events.size() > core::limits::batch_events_max) {
+        return core::make_error(
+            errc::limit_exceeded,
+            fmt::format("stream {}: {} events in one append, limit {}", r.stream, r.events.size(),
+                        core::limits::batch_events_max));
+    }
+    if (r.epoch.value() == 0) {
+        return core::make_error(errc::invalid_argument,
+                                fmt::format("stream {}: epoch 0", r.stream));
+    }
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < r.events.size(); ++i) {
+        const core::EventDraft& e = r.events[i];
+        auto over = [&](const char* field, std::size_t size, std::size_t max) {
+            return core::make_error(errc::limit_exceeded,
+                                    fmt::format("stream {} event {}: {} of {} bytes, limit {}",
+                                                r.stream, i, field, size, max));
+        };
+        if (e.type.size() > core::limits::type_bytes_max) {
+            return over("type", e.type.size(), core::limits::type_bytes_max);
+        }
+        if (e.metadata.size() > core::limits::metadata_bytes_max) {
+            return over("metadata", e.metadata.size(), core::limits::metadata_bytes_max);
+        }
+        if (e.payload.size() > core::limits::payload_bytes_max) {
+            return over("payload", e.payload.size(), core::limits::payload_bytes_max);
+        }
+        if (!core::is_valid_utf8(e.type)) {
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {} event {}: type is not valid UTF-8", r.stream, i));
+        }
+        bytes += e.type.size() + e.metadata.size() + e.payload.size() + 128;
+    }
+    if (bytes > core::limits::batch_bytes_max) {
+        return core::make_error(errc::limit_exceeded,
+                                fmt::format("stream {}: an append of {} bytes, limit {}", r.stream,
+                                            bytes, core::limits::batch_bytes_max));
+    }
+    return {};
+}
+
+Result<Store::Impl::Head*> Store::Impl::head_for(std::string_view stream, CreateMode create,
+                                                 std::optional<detail::StreamRecord>& created,
+                                                 const core::StreamPolicy& policy,
+                                                 core::TimestampNs now) {
+    if (auto it = heads_.find(stream); it != heads_.end()) return &it->second;
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    Head head;
+    if (*stored) {
+        const detail::StreamRecord& r = **stored;
+        head = Head{r.id, r.last_seq, r.last_hash, r.last_epoch, r.last_timestamp_ns, 1};
+    } else {
+        if (create == CreateMode::must_exist) {
+            return core::make_error(errc::not_found,
+                                    fmt::format("stream {} does not exist", stream));
+        }
+        detail::StreamRecord r;
+        r.id = core::StreamId{next_stream_id_++};
+        r.policy = policy;
+        r.last_hash = core::genesis_hash;
+        r.base_hash = core::genesis_hash;
+        r.created_ns = now;
+        created = r;
+        head = Head{r.id, r.last_seq, r.last_hash, r.last_epoch, r.last_timestamp_ns, 1};
+    }
+    return &heads_.emplace(std::string(stream), head).first->second;
+}
+
+void Store::Impl::evict_dedup(core::TimestampNs now) {
+    const std::uint64_t window_ns = options_.dedup_window_ms * 1'000'000;
+    while (!dedup_order_.empty() &&
+           (dedup_order_.size() > options_.dedup_events_max ||
+            dedup_order_.front().first.value() + window_ns < now.value())) {
+        auto& [ts, key] = dedup_order_.front();
+        auto it = dedup_.find(key);
+        if (it != dedup_.end() && it->second.ts == ts) dedup_.erase(it);
+        dedup_order_.pop_front();
+    }
+}
+
+core::EventId Store::Impl::generate_id() {
+    // A random per-open prefix and a counter: unique without a syscall or a
+    // CSPRNG call per event.
+    core::EventId id;
+    std::memcpy(id.bytes.data(), id_prefix_.data(), 8);
+    core::store_be64(id.bytes.data() + 8, ++id_counter_);
+    return id;
+}
+
+detail::OpCallback Store::Impl::wrap(std::string stream, std::uint64_t generation,
+                                     std::vector<detail::DedupRecord> remembered,
+                                     DoneCallback done) {
+    return [this, stream = std::move(stream), generation, remembered = std::move(remembered),
+            done = std::move(done)](Result<void> status, detail::Poisoned poisoned) mutable {
+        if (!status && poisoned == detail::Poisoned::yes) {
+            reset_after_failure(stream, generation, remembered);
+        }
+        done(std::move(status));
+    };
+}
+
+void Store::Impl::reset_after_failure(const std::string& stream, std::uint64_t generation,
+                                      const std::vector<detail::DedupRecord>& forget) {
+    std::lock_guard lock(mutex_);
+    auto it = heads_.find(stream);
+    if (it == heads_.end()) return;
+    Head& head = it->second;
+    for (const detail::DedupRecord& d : forget) {
+        auto found = dedup_.find(DedupKey{head.id, d.id});
+        if (found != dedup_.end() && found->second.generation == generation) dedup_.erase(found);
+    }
+    if (head.generation != generation) return;  // reset already, by an earlier failure
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    std::optional<detail::StreamRecord> stored;
+    if (txn) {
+        if (auto r = record(*txn, stream)) stored = *r;
+    }
+    if (!stored) {
+        // Never committed (its creation failed), or unreadable: forget the
+        // head; the next append reloads or recreates it.
+        heads_.erase(it);
+        return;
+    }
+    head = Head{stored->id,         stored->last_seq,          stored->last_hash,
+                stored->last_epoch, stored->last_timestamp_ns, generation + 1};
+}
+
+Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback done) {
+    SPIRIT_TRY(validate(request));
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
+
+    std::uint64_t sealed_bytes_estimate = 0;
+    for (const core::EventDraft& e : request.events) {
+        sealed_bytes_estimate +=
+            e.type.size() + e.metadata.size() + e.payload.size() + request.stream.size() + 96;
+    }
+    if (!writer_->has_room(sealed_bytes_estimate)) {
+        return core::make_error(
+            errc::overloaded,
+            fmt::format("stream {}: the storage queue is full; retry later", request.stream));
+    }
+    const core::TimestampNs now = options_.clock();
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(request.stream, request.create, created, request.policy, now);
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    if (request.epoch < head.last_epoch) {
+        return core::make_error(
+            errc::invalid_argument,
+            fmt::format("stream {}: epoch {} is older than the stream's epoch {}", request.stream,
+                        request.epoch.value(), head.last_epoch.value()));
+    }
+    evict_dedup(now);
+
+    AppendResult result;
+    std::size_t known_duplicates = 0;
+    for (std::size_t i = 0; i < request.events.size(); ++i) {
+        const auto& id = request.events[i].id;
+        if (!id) continue;
+        if (auto it = dedup_.find(DedupKey{head.id, *id}); it != dedup_.end()) {
+            result.duplicates.push_back(Duplicate{static_cast<std::uint32_t>(i), it->second.seq});
+            ++known_duplicates;
+        }
+    }
+    result.epoch = request.epoch;
+    auto make_callback = [&](std::vector<detail::DedupRecord> remembered) {
+        return wrap(std::string(request.stream), head.generation, std::move(remembered),
+                    [result, done = std::move(done)](Result<void> status) mutable {
+                        if (!status) {
+                            done(core::Unexpected{std::move(status).error()});
+                        } else {
+                            done(std::move(result));
+                        }
+                    });
+    };
+    if (known_duplicates == request.events.size()) {
+        // A retry of something already sequenced: answer once everything
+        // queued before (the originals included) is durable.
+        if (created) heads_.erase(std::string(request.stream));
+        writer_->submit(detail::WriteOp{head.id, std::string(request.stream), head.generation,
+                                        detail::BarrierOp{}, make_callback({})});
+        return {};
+    }
+    if (request.expected_last_seq && *request.expected_last_seq != head.last_seq) {
+        if (created) heads_.erase(std::string(request.stream));
+        return core::make_error(
+            errc::expected_seq_mismatch,
+            fmt::format("stream {}: expected last seq {}, but it is {}", request.stream,
+                        request.expected_last_seq->value(), head.last_seq.value()));
+    }
+
+    // Seal. One timestamp per append, never behind an earlier one.
+    const core::TimestampNs ts = std::max({now, last_ts_, head.last_ts});
+    last_ts_ = ts;
+    detail::AppendOp op;
+    op.data.reserve(sealed_bytes_estimate);
+    op.ends.reserve(request.events.size());
+    op.first_seq = head.last_seq.next();
+    op.create = created;
+    std::size_t next_duplicate = 0;
+    for (std::size_t i = 0; i < request.events.size(); ++i) {
+        if (next_duplicate < known_duplicates && result.duplicates[next_duplicate].index == i) {
+            ++next_duplicate;
+            continue;
+        }
+        const core::EventDraft& e = request.events[i];
+        const core::Seq seq = head.last_seq.next();
+        core::EventId id;
+        if (e.id) {
+            id = *e.id;
+            auto [it, inserted] =
+                dedup_.try_emplace(DedupKey{head.id, id}, DedupEntry{seq, head.generation, ts});
+            if (!inserted) {  // repeated inside this batch
+                result.duplicates.push_back(
+                    Duplicate{static_cast<std::uint32_t>(i), it->second.seq});
+                continue;
+            }
+            dedup_order_.emplace_back(ts, DedupKey{head.id, id});
+            op.dedup.push_back(detail::DedupRecord{ts, id, seq});
+        } else {
+            id = generate_id();
+        }
+        core::EnvelopeView fields{request.stream, seq,       request.epoch, ts, id, e.type,
+                                  e.metadata,     e.payload, core::Digest{}};
+        head.last_hash = core::seal_envelope(op.data, fields, head.last_hash);
+        head.last_seq = seq;
+        op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
+    }
+    head.last_epoch = request.epoch;
+    head.last_ts = ts;
+    std::sort(result.duplicates.begin(), result.duplicates.end(),
+              [](const Duplicate& a, const Duplicate& b) { return a.index < b.index; });
+    result.first_seq = op.first_seq;
+    result.last_seq = head.last_seq;
+    result.stored = static_cast<std::uint32_t>(op.ends.size());
+    result.timestamp_ns = ts;
+    result.last_hash = head.last_hash;
+    op.last_hash = head.last_hash;
+    op.last_epoch = request.epoch;
+    op.last_ts = ts;
+    SPIRIT_ASSERT(result.stored > 0);
+    auto remembered = op.dedup;
+    writer_->submit(detail::WriteOp{head.id, std::string(request.stream), head.generation,
+                                    std::move(op), make_callback(std::move(remembered))});
+    return {};
+}
+
+Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
+                                         DoneCallback done) {
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored) {
+        return core::make_error(
+            errc::busy, fmt::format("stream {}: its creation is not committed yet", stream));
+    }
+    const detail::StreamRecord& r = **stored;
+    if (seq < head.last_seq && seq > r.last_seq) {
+        return core::make_error(errc::busy,
+                                fmt::format("stream {}: seq {} is not committed yet (committed up "
+                                            "to {})",
+                                            stream, seq.value(), r.last_seq.value()));
+    }
+    if (seq.value() + 1 < r.first_seq.value()) {
+        return core::make_error(errc::invalid_argument,
+                                fmt::format("stream {}: cannot truncate after seq {}: the stream "
+                                            "starts at seq {}",
+                                            stream, seq.value(), r.first_seq.value()));
+    }
+    if (seq < head.last_seq) {
+        Head moved = head;
+        moved.last_seq = seq;
+        if (seq >= r.first_seq) {
+            auto key = detail::event_key(r.id, seq);
+            auto value = txn->get(dbis_.events, detail::view_of(key));
+            if (!value) return core::Unexpected{value.error()};
+            if (!*value) {
+                return core::make_error(errc::corrupt, fmt::format("stream {}: seq {} is missing",
+                                                                   stream, seq.value()));
+            }
+            auto view = core::decode_envelope(**value);
+            if (!view) {
+                return core::make_error(
+                    errc::corrupt,
+                    fmt::format("stream {} seq {}: {}", stream, seq.value(), view.error().detail));
+            }
+            moved.last_hash = view->hash;
+            moved.last_epoch = view->epoch;
+            moved.last_ts = view->timestamp_ns;
+        } else {
+            moved.last_hash = r.base_hash;
+        }
+        head = moved;
+        for (auto it = dedup_.begin(); it != dedup_.end();) {
+            if (it->first.stream == head.id && it->second.seq > seq) {
+                it = dedup_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    writer_->submit(
+        detail::WriteOp{head.id, std::string(stream), head.generation, detail::TruncateOp{seq},
+                        wrap(std::string(stream), head.generation, {}, std::move(done))});
+    return {};
+}
+
+Result<void> Store::Impl::trim_before(std::string_view stream, core::Seq seq, DoneCallback done) {
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    writer_->submit(
+        detail::WriteOp{head.id, std::string(stream), head.generation, detail::TrimOp{seq},
+                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+                            done(std::move(status));
+                        }});
+    return {};
+}
+
+void Store::Impl::wait_until(const std::atomic<bool>& finished) {
+    while (!finished.load(std::memory_order_acquire)) {
+        writer_->drain_completed();
+        if (finished.load(std::memory_order_acquire)) break;
+        writer_->wait_for_completions(std::chrono::milliseconds(5));
+    }
+}
+
+// --- Store: forwards to Impl ---
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<void> Store::append(const AppendRequest& request, AppendCallback done) {
+    return impl_->append(request, std::move(done));
+}
+
+Result<AppendResult> Store::append_sync(const AppendRequest& request) {
+    std::atomic<bool> finished{false};
+    std::optional<Result<AppendResult>> out;
+    SPIRIT_TRY(impl_->append(request, [&](Result<AppendResult> r) {
+        out = std::move(r);
+        finished.store(true, std::memory_order_release);
+    }));
+    impl_->wait_until(finished);
+    return std::move(*out);
+}
+
+Result<void> Store::truncate_after(std::string_view stream, core::Seq seq, DoneCallback done) {
+    return impl_->truncate_after(stream, seq, std::move(done));
+}
+
+Result<void> Store::trim_before(std::string_view stream, core::Seq seq, DoneCallback done) {
+    return impl_->trim_before(stream, seq, std::move(done));
+}
+
+namespace {
+
+template <class Start>
+Result<void> run_sync(Store::Impl& impl, Start start) {
+    std::atomic<bool> finished{false};
+    Result<void> out;
+    SPIRIT_TRY(start([&](Result<void> r) {
+        out = std::move(r);
+        finished.store(true, std::memory_order_release);
+    }));
+    impl.wait_until(finished);
+    return out;
+}
+
+}  // namespace
+
+Result<void> Store::truncate_after_sync(std::string_view stream, core::Seq seq) {
+    return run_sync(*impl_, [&](DoneCallback done) {
+        return impl_->truncate_after(stream, seq, std::move(done));
+    });
+}
+
+Result<void> Store::trim_before_sync(std::string_view stream, core::Seq seq) {
+    return run_sync(*impl_, [&](DoneCallback done) {
+        return impl_->trim_before(stream, seq, std::move(done));
+    });
+}
+
+std::size_t Store::drain_completed() {
+    return impl_->writer().drain_completed();
+}
+
+void Store::set_commit_notifier(std::function<void()> notifier) {
+    impl_->writer().set_commit_notifier(std::move(notifier));
+}
+
+Result<ReadSummary> Store::read(std::string_view stream, const ReadOptions& options,
+                                EventVisitor visitor) const {
+    return impl_->read(stream, options, visitor);
+}
+
+Result<core::Seq> Store::seq_at_time(std::string_view stream, core::TimestampNs ts) const {
+    return impl_->seq_at_time(stream, ts);
+}
+
+Result<std::optional<core::Envelope>> Store::read_last(std::string_view stream) const {
+    return impl_->read_last(stream);
+}
+
+Result<std::optional<StreamInfo>> Store::stream_info(std::string_view stream) const {
+    return impl_->stream_info(stream);
+}
+
+Result<std::vector<StreamInfo>> Store::list_streams() const {
+    return impl_->list_streams();
+}
+
+Result<VerifyReport> Store::verify(std::string_view stream) const {
+    return impl_->verify(stream);
+}
+
+Result<std::vector<core::Envelope>> Store::quarantined(std::string_view stream) const {
+    return impl_->quarantined(stream);
+}
+
+StoreStats Store::stats() const {
+    return impl_->writer().stats();
+}
+
+const StoreOptions& Store::options() const {
+    return impl_->options_;
+}
+
+}  // namespace spirit::storage

@@ -1,0 +1,116 @@
+// storage/store_impl.h: Store's private state, shared by store.cc (open and
+// the sequencer) and store_read.cc (the read side). Internal to storage/.
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "storage/lmdb.h"
+#include "storage/store.h"
+#include "storage/stream_record.h"
+#include "storage/writer.h"
+
+namespace spirit::storage {
+
+struct TransparentStringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
+class Store::Impl {
+ public:
+    Impl(StoreOptions options, int lock_fd, detail::Env env, detail::Dbis dbis);
+    ~Impl();
+
+    // --- sequencer (store.cc) ---
+
+    // What the sequencer knows of a stream: the head of everything sequenced,
+    // durable or not. Guarded by mutex_.
+    struct Head {
+        core::StreamId id;
+        core::Seq last_seq;
+        core::Digest last_hash;
+        core::Epoch last_epoch;
+        core::TimestampNs last_ts;
+        std::uint64_t generation = 1;  // bumped when the head is reset after a failure
+    };
+
+    core::Result<void> append(const AppendRequest& request, AppendCallback done);
+    core::Result<void> truncate_after(std::string_view stream, core::Seq seq, DoneCallback done);
+    core::Result<void> trim_before(std::string_view stream, core::Seq seq, DoneCallback done);
+    // Blocks until `*finished` is set, draining completions meanwhile.
+    void wait_until(const std::atomic<bool>& finished);
+
+    core::Result<void> load_dedup_window();
+
+    // --- reads (store_read.cc) ---
+
+    core::Result<std::optional<detail::StreamRecord>> record(const detail::Txn& txn,
+                                                             std::string_view stream) const;
+    core::Result<ReadSummary> read(std::string_view stream, const ReadOptions& options,
+                                   EventVisitor visitor) const;
+    core::Result<core::Seq> seq_at_time(std::string_view stream, core::TimestampNs ts) const;
+    core::Result<std::optional<core::Envelope>> read_last(std::string_view stream) const;
+    core::Result<std::optional<StreamInfo>> stream_info(std::string_view stream) const;
+    core::Result<std::vector<StreamInfo>> list_streams() const;
+    core::Result<VerifyReport> verify(std::string_view stream) const;
+    core::Result<std::vector<core::Envelope>> quarantined(std::string_view stream) const;
+
+    const StoreOptions options_;
+    detail::Writer& writer() { return *writer_; }
+    const detail::Writer& writer() const { return *writer_; }
+    void close();
+
+ private:
+    struct DedupKey {
+        core::StreamId stream;
+        core::EventId id;
+        friend bool operator==(const DedupKey&, const DedupKey&) = default;
+    };
+    struct DedupKeyHash {
+        std::size_t operator()(const DedupKey& k) const noexcept {
+            return std::hash<core::EventId>{}(k.id) ^ (k.stream.value() * 0x9e3779b97f4a7c15ULL);
+        }
+    };
+    struct DedupEntry {
+        core::Seq seq;
+        std::uint64_t generation;
+        core::TimestampNs ts;
+    };
+
+    core::Result<Head*> head_for(std::string_view stream, CreateMode create,
+                                 std::optional<detail::StreamRecord>& created,
+                                 const core::StreamPolicy& policy, core::TimestampNs now);
+    core::Result<void> validate(const AppendRequest& request) const;
+    void evict_dedup(core::TimestampNs now);
+    core::EventId generate_id();
+    // After a poisoned failure: reload the head from LMDB and forget the ids
+    // the failed op had remembered.
+    void reset_after_failure(const std::string& stream, std::uint64_t generation,
+                             const std::vector<detail::DedupRecord>& forget);
+    detail::OpCallback wrap(std::string stream, std::uint64_t generation,
+                            std::vector<detail::DedupRecord> remembered, DoneCallback done);
+
+    friend class Store;
+
+    int lock_fd_;
+    detail::Env env_;
+    const detail::Dbis dbis_;
+    std::unique_ptr<detail::Writer> writer_;
+
+    std::mutex mutex_;  // the sequencer lock
+    bool closing_ = false;
+    std::unordered_map<std::string, Head, TransparentStringHash, std::equal_to<>> heads_;
+    std::uint64_t next_stream_id_ = 1;
+    core::TimestampNs last_ts_{0};
+    std::unordered_map<DedupKey, DedupEntry, DedupKeyHash> dedup_;
+    std::deque<std::pair<core::TimestampNs, DedupKey>> dedup_order_;
+    std::array<std::byte, 8> id_prefix_{};
+    std::uint64_t id_counter_ = 0;
+};
+
+}  // namespace spirit::storage

@@ -1,0 +1,290 @@
+// The read side of the store: every read runs in its own LMDB read
+// transaction and verifies each envelope's chain hash before handing it out,
+// because LMDB has no page checksums and the chain is what detects rot.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/codec.h"
+#include "core/hash_chain.h"
+#include "storage/keys.h"
+#include "storage/store_impl.h"
+
+namespace spirit::storage {
+
+using core::errc;
+using core::Result;
+using detail::Cursor;
+using detail::StreamRecord;
+using detail::Txn;
+
+namespace {
+
+// Long read transactions pin pages and grow the file: verify() renews its
+// transaction every this many events.
+constexpr std::uint64_t verify_events_per_txn = 10'000;
+
+core::Unexpected corrupt(std::string_view stream, core::Seq seq, std::string_view what) {
+    return core::make_error(errc::corrupt,
+                            fmt::format("stream {} seq {}: {}", stream, seq.value(), what));
+}
+
+StreamInfo info_of(std::string_view name, const StreamRecord& r) {
+    return StreamInfo{.name = std::string(name),
+                      .id = r.id,
+                      .policy = r.policy,
+                      .first_seq = r.first_seq,
+                      .last_seq = r.last_seq,
+                      .last_epoch = r.last_epoch,
+                      .last_timestamp_ns = r.last_timestamp_ns,
+                      .last_hash = r.last_hash,
+                      .base_hash = r.base_hash,
+                      .event_count = r.event_count(),
+                      .event_bytes = r.event_bytes,
+                      .created_ns = r.created_ns};
+}
+
+}  // namespace
+
+Result<std::optional<StreamRecord>> Store::Impl::record(const Txn& txn,
+                                                        std::string_view stream) const {
+    auto stored = txn.get(dbis_.streams, core::as_bytes(stream));
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored) return std::optional<StreamRecord>{};
+    auto r = detail::decode_stream_record(**stored, stream);
+    if (!r) return core::Unexpected{r.error()};
+    return std::optional<StreamRecord>{*r};
+}
+
+namespace {
+
+// The hash the envelope at `seq` must chain on: the base hash at the start
+// of the retained stream, else the stored hash of seq - 1.
+Result<core::Digest> prev_hash_of(const Txn& txn, MDB_dbi events, std::string_view stream,
+                                  const StreamRecord& r, core::Seq seq) {
+    if (seq <= r.first_seq) return r.base_hash;
+    auto key = detail::event_key(r.id, seq.prev());
+    auto value = txn.get(events, detail::view_of(key));
+    if (!value) return core::Unexpected{value.error()};
+    if (!*value) return corrupt(stream, seq.prev(), "missing");
+    auto view = core::decode_envelope(**value);
+    if (!view) return corrupt(stream, seq.prev(), view.error().detail);
+    return view->hash;
+}
+
+// Iterates events [from, to] of a stream in one transaction, verifying each
+// against `prev`, which is advanced. `visit` returns false to stop early.
+template <class Visit>
+Result<void> walk(const Txn& txn, MDB_dbi events, std::string_view stream, const StreamRecord& r,
+                  core::Seq from, core::Seq to, core::Digest& prev, Visit visit) {
+    auto cursor = Cursor::open(txn, events);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    auto start = detail::event_key(r.id, from);
+    auto entry = cursor->seek(detail::view_of(start));
+    for (core::Seq seq = from; seq <= to; seq = seq.next()) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) return corrupt(stream, seq, "missing");
+        auto [key, value] = **entry;
+        if (key.size() != sizeof(detail::EventKey) || detail::event_key_stream(key) != r.id ||
+            detail::event_key_seq(key) != seq) {
+            return corrupt(stream, seq, "missing");
+        }
+        auto view = core::verify_envelope(value, prev);
+        if (!view) {
+            if (view.error().is(errc::hash_mismatch)) return core::Unexpected{view.error()};
+            return corrupt(stream, seq, view.error().detail);
+        }
+        if (view->seq != seq || view->stream != stream) {
+            return corrupt(stream, seq,
+                           fmt::format("stored under this key but names stream {} seq {}",
+                                       view->stream, view->seq.value()));
+        }
+        prev = view->hash;
+        if (!visit(*view, value)) break;
+        entry = cursor->step(MDB_NEXT);
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<ReadSummary> Store::Impl::read(std::string_view stream, const ReadOptions& options,
+                                      EventVisitor visitor) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored)
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    const StreamRecord& r = **stored;
+    ReadSummary summary;
+    const core::Seq from = std::max(options.from_seq, r.first_seq);
+    summary.next_seq = from;
+    if (from > r.last_seq || options.events_max == 0) return summary;
+    auto prev = prev_hash_of(*txn, dbis_.events, stream, r, from);
+    if (!prev) return core::Unexpected{prev.error()};
+    const std::uint64_t span =
+        std::min<std::uint64_t>(options.events_max - 1, r.last_seq.value() - from.value());
+    const core::Seq to{from.value() + span};
+    SPIRIT_TRY(walk(*txn, dbis_.events, stream, r, from, to, *prev,
+                    [&](const core::EnvelopeView& view, core::ByteView encoded) {
+                        if (summary.events > 0 &&
+                            summary.bytes + encoded.size() > options.bytes_max) {
+                            return false;
+                        }
+                        ++summary.events;
+                        summary.bytes += encoded.size();
+                        summary.next_seq = view.seq.next();
+                        return visitor(view, encoded) == Visit::next;
+                    }));
+    return summary;
+}
+
+Result<core::Seq> Store::Impl::seq_at_time(std::string_view stream, core::TimestampNs ts) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored)
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    const StreamRecord& r = **stored;
+    // Timestamps never decrease along a stream (the sequencer stamps the max
+    // of the clock and the last one), so the first seq at or after `ts` is a
+    // binary search.
+    std::uint64_t low = r.first_seq.value();
+    std::uint64_t high = r.last_seq.value() + 1;
+    while (low < high) {
+        const std::uint64_t mid = low + (high - low) / 2;
+        auto key = detail::event_key(r.id, core::Seq{mid});
+        auto value = txn->get(dbis_.events, detail::view_of(key));
+        if (!value) return core::Unexpected{value.error()};
+        if (!*value) return corrupt(stream, core::Seq{mid}, "missing");
+        auto view = core::decode_envelope(**value);
+        if (!view) return corrupt(stream, core::Seq{mid}, view.error().detail);
+        if (view->timestamp_ns < ts) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    return core::Seq{low};
+}
+
+Result<std::optional<core::Envelope>> Store::Impl::read_last(std::string_view stream) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored)
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    const StreamRecord& r = **stored;
+    if (r.event_count() == 0) return std::optional<core::Envelope>{};
+    auto prev = prev_hash_of(*txn, dbis_.events, stream, r, r.last_seq);
+    if (!prev) return core::Unexpected{prev.error()};
+    std::optional<core::Envelope> last;
+    SPIRIT_TRY(walk(*txn, dbis_.events, stream, r, r.last_seq, r.last_seq, *prev,
+                    [&](const core::EnvelopeView& view, core::ByteView) {
+                        last = core::Envelope::from_view(view);
+                        return true;
+                    }));
+    return last;
+}
+
+Result<std::optional<StreamInfo>> Store::Impl::stream_info(std::string_view stream) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored) return std::optional<StreamInfo>{};
+    return std::optional<StreamInfo>{info_of(stream, **stored)};
+}
+
+Result<std::vector<StreamInfo>> Store::Impl::list_streams() const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto cursor = Cursor::open(*txn, dbis_.streams);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    std::vector<StreamInfo> out;
+    for (auto entry = cursor->step(MDB_FIRST);; entry = cursor->step(MDB_NEXT)) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) break;
+        std::string_view name = core::as_chars((*entry)->first);
+        auto r = detail::decode_stream_record((*entry)->second, name);
+        if (!r) return core::Unexpected{r.error()};
+        out.push_back(info_of(name, *r));
+    }
+    return out;
+}
+
+Result<VerifyReport> Store::Impl::verify(std::string_view stream) const {
+    VerifyReport report;
+    report.stream = std::string(stream);
+    std::optional<StreamRecord> snapshot;
+    {
+        auto txn = Txn::begin(env_, Txn::Mode::read);
+        if (!txn) return core::Unexpected{txn.error()};
+        auto stored = record(*txn, stream);
+        if (!stored) return core::Unexpected{stored.error()};
+        if (!*stored) {
+            return core::make_error(errc::not_found,
+                                    fmt::format("stream {} does not exist", stream));
+        }
+        snapshot = **stored;
+    }
+    const StreamRecord& r = *snapshot;
+    report.first_seq = r.first_seq;
+    report.last_seq = r.last_seq;
+    core::Digest prev = r.base_hash;
+    core::Seq next = r.first_seq;
+    // Walk in bounded transactions. Appends only add after r.last_seq, so the
+    // snapshot range stays valid; a concurrent trim or truncate shows up as a
+    // missing seq, which the report names.
+    while (next <= r.last_seq) {
+        auto txn = Txn::begin(env_, Txn::Mode::read);
+        if (!txn) return core::Unexpected{txn.error()};
+        const core::Seq to{std::min(r.last_seq.value(), next.value() + verify_events_per_txn - 1)};
+        core::Seq at = next;
+        auto walked = walk(*txn, dbis_.events, stream, r, next, to, prev,
+                           [&](const core::EnvelopeView& view, core::ByteView) {
+                               ++report.events_checked;
+                               at = view.seq.next();
+                               return true;
+                           });
+        if (!walked) {
+            report.first_break = ChainBreak{at, walked.error().message()};
+            return report;
+        }
+        next = to.next();
+    }
+    if (r.event_count() > 0 && prev != r.last_hash) {
+        report.first_break = ChainBreak{
+            r.last_seq, fmt::format("stream {}: the chain ends in {} but the stream record says {}",
+                                    stream, core::digest_hex(prev), core::digest_hex(r.last_hash))};
+    }
+    return report;
+}
+
+Result<std::vector<core::Envelope>> Store::Impl::quarantined(std::string_view stream) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored)
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    auto cursor = Cursor::open(*txn, dbis_.quarantine);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    std::array<std::byte, 8> prefix;
+    core::store_be64(prefix.data(), (*stored)->id.value());
+    std::vector<core::Envelope> out;
+    for (auto entry = cursor->seek(detail::view_of(prefix));; entry = cursor->step(MDB_NEXT)) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry || !std::equal(prefix.begin(), prefix.end(), (*entry)->first.begin())) break;
+        auto view = core::decode_envelope((*entry)->second);
+        if (!view) continue;  // undecodable bytes stay in the database for inspection
+        out.push_back(core::Envelope::from_view(*view));
+    }
+    return out;
+}
+
+}  // namespace spirit::storage

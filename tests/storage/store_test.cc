@@ -1,0 +1,467 @@
+// The stream store's contract, on real LMDB files in a temp dir: appends and
+// reads, idempotency, optimistic concurrency, reads by seq and by time,
+// truncate and trim (with quarantine), verification, reopening, bad input.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <iterator>
+
+#include "core/codec.h"
+#include "core/hash_chain.h"
+#include "core/limits.h"
+#include "tests/storage/store_fixture.h"
+
+using namespace spirit;
+using Catch::Matchers::Contains;
+using test::Batch;
+using test::StoreFixture;
+
+TEST_CASE("appended events are read back in order with consecutive seqs", "[storage][unit]") {
+    StoreFixture f;
+    auto r = f.append("orders", Batch().add("a").add("b").add("c"));
+    REQUIRE(r);
+    CHECK(r->first_seq == core::Seq{1});
+    CHECK(r->last_seq == core::Seq{3});
+    CHECK(r->stored == 3);
+    CHECK(r->duplicates.empty());
+    auto r2 = f.append("orders", Batch().add("d"));
+    REQUIRE(r2);
+    CHECK(r2->first_seq == core::Seq{4});
+    CHECK(f.payloads("orders") == std::vector<std::string>{"a", "b", "c", "d"});
+
+    auto info = f.store().stream_info("orders");
+    REQUIRE(info);
+    REQUIRE(*info);
+    CHECK((*info)->first_seq == core::Seq{1});
+    CHECK((*info)->last_seq == core::Seq{4});
+    CHECK((*info)->event_count == 4);
+    CHECK((*info)->last_hash == r2->last_hash);
+    CHECK((*info)->event_bytes > 0);
+
+    auto report = f.store().verify("orders");
+    REQUIRE(report);
+    CHECK(report->events_checked == 4);
+    CHECK_FALSE(report->first_break);
+}
+
+TEST_CASE("each event chains on the hash of the one before", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 5);
+    core::Digest prev = core::genesis_hash;
+    auto r = f.store().read("s", {}, [&](const core::EnvelopeView& e, core::ByteView encoded) {
+        CHECK(core::chain_hash_of(encoded, prev) == e.hash);
+        CHECK(e.stream == "s");
+        CHECK(e.epoch == core::Epoch{1});
+        prev = e.hash;
+        return storage::Visit::next;
+    });
+    REQUIRE(r);
+    CHECK(r->events == 5);
+}
+
+TEST_CASE("streams are independent and listed by name", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("b-stream", 3);
+    f.append_n("a-stream", 2);
+    f.append_n("b-stream", 1);
+    auto list = f.store().list_streams();
+    REQUIRE(list);
+    REQUIRE(list->size() == 2);
+    CHECK((*list)[0].name == "a-stream");
+    CHECK((*list)[0].last_seq == core::Seq{2});
+    CHECK((*list)[1].name == "b-stream");
+    CHECK((*list)[1].last_seq == core::Seq{4});
+    CHECK(f.payloads("b-stream") ==
+          std::vector<std::string>{"b-stream-0", "b-stream-1", "b-stream-2", "b-stream-0"});
+}
+
+TEST_CASE("a repeated event id returns the original seq and stores nothing", "[storage][unit]") {
+    StoreFixture f;
+    auto first = f.append("s", Batch().add("x", test::event_id(1)).add("y", test::event_id(2)));
+    REQUIRE(first);
+
+    SECTION("a whole-batch retry") {
+        auto again = f.append("s", Batch().add("x", test::event_id(1)).add("y", test::event_id(2)));
+        REQUIRE(again);
+        CHECK(again->stored == 0);
+        REQUIRE(again->duplicates.size() == 2);
+        CHECK(again->duplicates[0].index == 0);
+        CHECK(again->duplicates[0].seq == core::Seq{1});
+        CHECK(again->duplicates[1].seq == core::Seq{2});
+        CHECK(f.payloads("s").size() == 2);
+    }
+    SECTION("a batch mixing new and repeated ids stores only the new ones") {
+        auto mixed = f.append("s", Batch().add("new-1").add("y", test::event_id(2)).add("new-2"));
+        REQUIRE(mixed);
+        CHECK(mixed->stored == 2);
+        CHECK(mixed->first_seq == core::Seq{3});
+        CHECK(mixed->last_seq == core::Seq{4});
+        REQUIRE(mixed->duplicates.size() == 1);
+        CHECK(mixed->duplicates[0].index == 1);
+        CHECK(mixed->duplicates[0].seq == core::Seq{2});
+        CHECK(f.payloads("s") == std::vector<std::string>{"x", "y", "new-1", "new-2"});
+    }
+    SECTION("an id repeated inside one batch is stored once") {
+        auto r = f.append("s", Batch().add("z", test::event_id(3)).add("z2", test::event_id(3)));
+        REQUIRE(r);
+        CHECK(r->stored == 1);
+        REQUIRE(r->duplicates.size() == 1);
+        CHECK(r->duplicates[0].index == 1);
+        CHECK(r->duplicates[0].seq == core::Seq{3});
+    }
+    SECTION("the same id in another stream is another event") {
+        auto r = f.append("other", Batch().add("x", test::event_id(1)));
+        REQUIRE(r);
+        CHECK(r->stored == 1);
+    }
+    SECTION("the window survives a reopen") {
+        f.reopen();
+        auto again = f.append("s", Batch().add("x", test::event_id(1)));
+        REQUIRE(again);
+        CHECK(again->stored == 0);
+        CHECK(again->duplicates.at(0).seq == core::Seq{1});
+    }
+    SECTION("after the window an id is new again") {
+        f.clock.advance_ms(f.store().options().dedup_window_ms + 1);
+        auto again = f.append("s", Batch().add("x", test::event_id(1)));
+        REQUIRE(again);
+        CHECK(again->stored == 1);
+        CHECK(again->first_seq == core::Seq{3});
+    }
+}
+
+TEST_CASE("the idempotency window is bounded by count too", "[storage][unit]") {
+    storage::StoreOptions options;
+    options.dedup_events_max = 4;
+    StoreFixture f(options);
+    for (std::uint64_t i = 1; i <= 6; ++i) {
+        REQUIRE(f.append("s", Batch().add("e", test::event_id(i))));
+    }
+    // ids 1 and 2 fell out of the window; 3..6 are still in it.
+    auto old = f.append("s", Batch().add("e", test::event_id(1)));
+    REQUIRE(old);
+    CHECK(old->stored == 1);
+    auto recent = f.append("s", Batch().add("e", test::event_id(6)));
+    REQUIRE(recent);
+    CHECK(recent->stored == 0);
+}
+
+TEST_CASE("expected last seq: optimistic concurrency", "[storage][unit]") {
+    StoreFixture f;
+    REQUIRE(f.append("s", Batch().add("a"), core::Seq{0}));
+    REQUIRE(f.append("s", Batch().add("b"), core::Seq{1}));
+
+    auto stale = f.append("s", Batch().add("c"), core::Seq{1});
+    REQUIRE_FALSE(stale);
+    CHECK(stale.error().is(core::errc::expected_seq_mismatch));
+    CHECK_THAT(stale.error().detail, Contains("stream s: expected last seq 1, but it is 2"));
+
+    auto missing = f.append("fresh", Batch().add("x"), core::Seq{3});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(core::errc::expected_seq_mismatch));
+    CHECK_FALSE(*f.store().stream_info("fresh"));  // a refused append creates nothing
+
+    SECTION("a retry of an applied conditional append succeeds as a duplicate") {
+        REQUIRE(f.append("s", Batch().add("c", test::event_id(7)), core::Seq{2}));
+        auto retry = f.append("s", Batch().add("c", test::event_id(7)), core::Seq{2});
+        REQUIRE(retry);
+        CHECK(retry->stored == 0);
+        CHECK(retry->duplicates.at(0).seq == core::Seq{3});
+    }
+}
+
+TEST_CASE("reads start at any seq, at a time, or at the last event", "[storage][unit]") {
+    StoreFixture f;
+    for (int i = 0; i < 10; ++i) {
+        f.clock.advance_ms(10);
+        REQUIRE(f.append("s", Batch().add("e" + std::to_string(i))));
+    }
+    CHECK(f.payloads("s", core::Seq{8}) == std::vector<std::string>{"e7", "e8", "e9"});
+    CHECK(f.payloads("s", core::Seq{11}).empty());
+
+    std::vector<std::uint64_t> stamps;
+    REQUIRE(f.store().read("s", {}, [&](const core::EnvelopeView& e, core::ByteView) {
+        stamps.push_back(e.timestamp_ns.value());
+        return storage::Visit::next;
+    }));
+    REQUIRE(stamps.size() == 10);
+    auto at = f.store().seq_at_time("s", core::TimestampNs{stamps[4]});
+    REQUIRE(at);
+    CHECK(*at == core::Seq{5});
+    at = f.store().seq_at_time("s", core::TimestampNs{stamps[4] + 1});
+    REQUIRE(at);
+    CHECK(*at == core::Seq{6});
+    at = f.store().seq_at_time("s", core::TimestampNs{0});
+    REQUIRE(at);
+    CHECK(*at == core::Seq{1});
+    at = f.store().seq_at_time("s", core::TimestampNs{stamps[9] + 1});
+    REQUIRE(at);
+    CHECK(*at == core::Seq{11});
+
+    auto last = f.store().read_last("s");
+    REQUIRE(last);
+    REQUIRE(*last);
+    CHECK((*last)->seq == core::Seq{10});
+    CHECK(core::as_chars((*last)->payload) == "e9");
+
+    SECTION("reads stop at events_max and bytes_max, and always return one event") {
+        std::size_t seen = 0;
+        auto r = f.store().read("s", {.from_seq = core::Seq{1}, .events_max = 3},
+                                [&](const core::EnvelopeView&, core::ByteView) {
+                                    ++seen;
+                                    return storage::Visit::next;
+                                });
+        REQUIRE(r);
+        CHECK(r->events == 3);
+        CHECK(r->next_seq == core::Seq{4});
+        r = f.store().read(
+            "s", {.from_seq = core::Seq{1}, .events_max = 100, .bytes_max = 1},
+            [&](const core::EnvelopeView&, core::ByteView) { return storage::Visit::next; });
+        REQUIRE(r);
+        CHECK(r->events == 1);
+    }
+    SECTION("a visitor can stop early") {
+        auto r = f.store().read("s", {}, [&](const core::EnvelopeView& e, core::ByteView) {
+            return e.seq == core::Seq{2} ? storage::Visit::stop : storage::Visit::next;
+        });
+        REQUIRE(r);
+        CHECK(r->events == 2);
+    }
+}
+
+TEST_CASE("timestamps never go backwards within a stream", "[storage][unit]") {
+    StoreFixture f;
+    REQUIRE(f.append("s", Batch().add("a")));
+    f.clock.now_ns -= 5'000'000'000;  // the wall clock steps back 5 s
+    REQUIRE(f.append("s", Batch().add("b")));
+    std::vector<std::uint64_t> stamps;
+    REQUIRE(f.store().read("s", {}, [&](const core::EnvelopeView& e, core::ByteView) {
+        stamps.push_back(e.timestamp_ns.value());
+        return storage::Visit::next;
+    }));
+    REQUIRE(stamps.size() == 2);
+    CHECK(stamps[1] >= stamps[0]);
+}
+
+TEST_CASE("truncate moves the suffix to quarantine and the stream continues from there",
+          "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 10);
+    REQUIRE(f.store().truncate_after_sync("s", core::Seq{6}));
+    auto info = f.store().stream_info("s");
+    REQUIRE(*info);
+    CHECK((*info)->last_seq == core::Seq{6});
+    CHECK(f.payloads("s").size() == 6);
+
+    auto q = f.store().quarantined("s");
+    REQUIRE(q);
+    REQUIRE(q->size() == 4);
+    CHECK((*q)[0].seq == core::Seq{7});
+    CHECK(core::as_chars((*q)[3].payload) == "s-9");
+
+    auto next = f.append("s", Batch().add("after-truncate"));
+    REQUIRE(next);
+    CHECK(next->first_seq == core::Seq{7});
+    auto report = f.store().verify("s");
+    REQUIRE(report);
+    CHECK_FALSE(report->first_break);
+    CHECK(report->events_checked == 7);
+
+    SECTION("truncating everything leaves an empty stream that verifies") {
+        REQUIRE(f.store().truncate_after_sync("s", core::Seq{0}));
+        CHECK(f.payloads("s").empty());
+        REQUIRE(f.append("s", Batch().add("fresh")));
+        auto r = f.store().verify("s");
+        REQUIRE(r);
+        CHECK_FALSE(r->first_break);
+    }
+    SECTION("the head survives a reopen") {
+        f.reopen();
+        auto r = f.append("s", Batch().add("after-reopen"));
+        REQUIRE(r);
+        CHECK(r->first_seq == core::Seq{8});
+        CHECK_FALSE(f.store().verify("s")->first_break);
+    }
+}
+
+TEST_CASE("trim removes the prefix and the rest still verifies", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 10, 3);
+    REQUIRE(f.store().trim_before_sync("s", core::Seq{4}));
+    auto info = f.store().stream_info("s");
+    REQUIRE(*info);
+    CHECK((*info)->first_seq == core::Seq{4});
+    CHECK((*info)->event_count == 7);
+    CHECK(f.payloads("s").front() == "s-3");  // a read from seq 1 starts at the first retained
+    auto report = f.store().verify("s");
+    REQUIRE(report);
+    CHECK(report->events_checked == 7);
+    CHECK_FALSE(report->first_break);
+
+    REQUIRE(f.store().trim_before_sync("s", core::Seq{11}));  // everything
+    info = f.store().stream_info("s");
+    CHECK((*info)->event_count == 0);
+    CHECK((*info)->event_bytes == 0);
+    auto r = f.append("s", Batch().add("x"));
+    REQUIRE(r);
+    CHECK(r->first_seq == core::Seq{11});
+    CHECK_FALSE(f.store().verify("s")->first_break);
+
+    SECTION("trim past the end and truncate below the start are refused") {
+        auto past = f.store().trim_before_sync("s", core::Seq{20});
+        REQUIRE_FALSE(past);
+        CHECK(past.error().is(core::errc::invalid_argument));
+        CHECK_THAT(past.error().detail, Contains("last seq is 11"));
+        auto below = f.store().truncate_after_sync("s", core::Seq{3});
+        REQUIRE_FALSE(below);
+        CHECK(below.error().is(core::errc::invalid_argument));
+        CHECK(f.append("s", Batch().add("still fine")));
+    }
+}
+
+TEST_CASE("trimming more than one transaction's worth carries over", "[storage][unit][slow]") {
+    StoreFixture f;
+    f.append_n("s", 120'000, 4096);
+    REQUIRE(f.store().trim_before_sync("s", core::Seq{110'001}));
+    auto info = f.store().stream_info("s");
+    CHECK((*info)->first_seq == core::Seq{110'001});
+    CHECK((*info)->event_count == 10'000);
+    REQUIRE(f.store().truncate_after_sync("s", core::Seq{110'005}));
+    CHECK(f.store().quarantined("s")->size() == 9'995);
+    CHECK_FALSE(f.store().verify("s")->first_break);
+}
+
+namespace {
+
+// Flips one byte in every copy of `marker` in the LMDB data file (copy-on-
+// write pages may hold old copies too): bit rot that LMDB cannot see.
+int flip_marker(const std::filesystem::path& data_dir, const std::string& marker) {
+    auto path = data_dir / "data.mdb";
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(file.good());
+    std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    int flipped = 0;
+    for (std::size_t at = bytes.find(marker); at != std::string::npos;
+         at = bytes.find(marker, at + 1)) {
+        file.seekp(static_cast<std::streamoff>(at + marker.size() / 2));
+        char c = static_cast<char>(bytes[at + marker.size() / 2] ^ 0x01);
+        file.write(&c, 1);
+        ++flipped;
+    }
+    return flipped;
+}
+
+}  // namespace
+
+TEST_CASE("verify and reads detect a flipped byte in a stored payload", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 5);
+    REQUIRE(f.append("s", Batch().add("THE-MARKER-PAYLOAD")));
+    f.append_n("s", 3);
+    f.close();
+    REQUIRE(flip_marker(f.data_dir(), "THE-MARKER-PAYLOAD") >= 1);
+    f.reopen();
+
+    auto report = f.store().verify("s");
+    REQUIRE(report);
+    REQUIRE(report->first_break);
+    CHECK(report->first_break->seq == core::Seq{6});
+    CHECK_THAT(report->first_break->problem, Contains("stream s seq 6: hash mismatch"));
+    CHECK(report->events_checked == 5);
+
+    auto read = f.store().read(
+        "s", {}, [](const core::EnvelopeView&, core::ByteView) { return storage::Visit::next; });
+    REQUIRE_FALSE(read);
+    CHECK(read.error().is(core::errc::hash_mismatch));
+    // Events before the break are still served.
+    CHECK(f.store().read(
+        "s", {.from_seq = core::Seq{1}, .events_max = 5},
+        [](const core::EnvelopeView&, core::ByteView) { return storage::Visit::next; }));
+}
+
+TEST_CASE("a store reopens with every stream's head and nothing replayed", "[storage][unit]") {
+    StoreFixture f;
+    auto last = f.append_n("s", 50, 7);
+    f.reopen();
+    auto info = f.store().stream_info("s");
+    REQUIRE(*info);
+    CHECK((*info)->last_seq == core::Seq{50});
+    CHECK((*info)->last_hash == last.last_hash);
+    auto next = f.append("s", Batch().add("after"));
+    REQUIRE(next);
+    CHECK(next->first_seq == core::Seq{51});
+    CHECK_FALSE(f.store().verify("s")->first_break);
+}
+
+TEST_CASE("a second process cannot open the same data dir", "[storage][unit]") {
+    StoreFixture f;
+    storage::StoreOptions again = f.options();
+    auto second = storage::Store::open(again);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().is(core::errc::busy));
+    CHECK_THAT(second.error().detail, Contains("in use by another process"));
+}
+
+TEST_CASE("bad appends are refused with the reason and change nothing", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 1);
+    std::string big(core::limits::payload_bytes_max + 1, 'x');
+    std::string bad_type = "\xff\xfe";
+    std::vector<core::EventDraft> one_big{{std::nullopt, "t", {}, core::as_bytes(big)}};
+    std::vector<core::EventDraft> one_bad_type{{std::nullopt, bad_type, {}, {}}};
+    using Row = std::tuple<std::string, std::span<const core::EventDraft>, core::errc, std::string>;
+    std::vector<core::EventDraft> fine{{std::nullopt, "t", {}, {}}};
+    for (auto [stream, events, code, text] : {
+             Row{"bad name", fine, core::errc::invalid_stream_name, "' ' "},
+             Row{"", fine, core::errc::invalid_stream_name, "empty"},
+             Row{"s", {}, core::errc::invalid_argument, "at least one event"},
+             Row{"s", one_big, core::errc::limit_exceeded, "payload of 1048577 bytes"},
+             Row{"s", one_bad_type, core::errc::invalid_argument, "not valid UTF-8"},
+         }) {
+        INFO(stream << " " << text);
+        auto r = f.store().append_sync({.stream = stream, .events = events});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(code));
+        if (text == "' ' ") {
+            CHECK_THAT(r.error().detail, Contains("byte 0x20"));
+        } else {
+            CHECK_THAT(r.error().detail, Contains(text));
+        }
+    }
+    auto missing = f.store().append_sync(
+        {.stream = "nope", .events = fine, .create = storage::CreateMode::must_exist});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(core::errc::not_found));
+    CHECK(f.payloads("s").size() == 1);
+    CHECK(f.store().list_streams()->size() == 1);
+}
+
+TEST_CASE("a full LMDB map fails appends cleanly, and they resume when space returns",
+          "[storage][fault]") {
+    storage::StoreOptions options;
+    options.map_bytes = 1u << 20;  // 1 MiB
+    StoreFixture f(options);
+    std::string payload(2000, 'p');
+    std::uint64_t acked = 0;
+    core::Error full;
+    for (int i = 0; i < 10'000; ++i) {
+        auto r = f.append("s", Batch().add(payload));
+        if (!r) {
+            full = r.error();
+            break;
+        }
+        acked = r->last_seq.value();
+    }
+    REQUIRE(acked > 10);
+    CHECK(full.is(core::errc::storage_full));
+    CHECK_THAT(full.detail, Contains("map"));
+    // Every acknowledged event is intact and the chain verifies.
+    CHECK(f.payloads("s").size() == acked);
+    CHECK_FALSE(f.store().verify("s")->first_break);
+    // Free space by trimming; appends work again and chain on the last ack.
+    REQUIRE(f.store().trim_before_sync("s", core::Seq{acked}));
+    auto r = f.append("s", Batch().add("after"));
+    REQUIRE(r);
+    CHECK(r->first_seq == core::Seq{acked + 1});
+    CHECK_FALSE(f.store().verify("s")->first_break);
+}
