@@ -23,6 +23,19 @@ Digest Blake2b256::finish() {
     return d;
 }
 
+KeyedHash::KeyedHash() {
+    randombytes_buf(key_, sizeof key_);
+}
+
+std::uint64_t KeyedHash::operator()(ByteView bytes) const noexcept {
+    unsigned char out[crypto_shorthash_siphash24_BYTES];
+    crypto_shorthash_siphash24(out, reinterpret_cast<const unsigned char*>(bytes.data()),
+                               bytes.size(), key_);
+    std::uint64_t h = 0;
+    for (unsigned char b : out) h = (h << 8) | b;
+    return h;
+}
+
 bool init_crypto() noexcept {
     return sodium_init() >= 0;
 }

@@ -28,6 +28,17 @@ class Blake2b256 {
     crypto_generichash_blake2b_state state_;
 };
 
+// SipHash-2-4 with a random per-process key: for hash tables whose keys an
+// outside party chooses (event ids), so nobody can force collisions.
+class KeyedHash {
+ public:
+    KeyedHash();  // draws the key; REQUIRES: init_crypto() succeeded
+    std::uint64_t operator()(ByteView bytes) const noexcept;
+
+ private:
+    unsigned char key_[crypto_shorthash_siphash24_KEYBYTES];
+};
+
 // Calls sodium_init(); returns false if libsodium cannot initialise (fatal).
 // Safe to call more than once and from several threads.
 [[nodiscard]] bool init_crypto() noexcept;

@@ -83,13 +83,17 @@ struct std::hash<spirit::core::StrongId<Tag, Rep>> {
 
 template <class Tag, std::size_t N>
 struct std::hash<spirit::core::FixedBytes<Tag, N>> {
-    // Ids and digests are uniformly random already: fold the first 8 bytes.
+    // Mixes every byte (ids that differ only in their tail, like counters or
+    // UUIDv7s of one millisecond, must not collide). Not keyed: maps that
+    // hold ids chosen by outside parties use core::KeyedHash instead.
     std::size_t operator()(const spirit::core::FixedBytes<Tag, N>& v) const noexcept {
-        static_assert(N >= 8);
-        std::uint64_t h = 0;
-        for (std::size_t i = 0; i < 8; ++i) {
-            h = (h << 8) | static_cast<std::uint64_t>(v.bytes[i]);
+        std::uint64_t h = 0x9e3779b97f4a7c15ULL;
+        for (std::size_t i = 0; i < N; ++i) {
+            h = (h ^ static_cast<std::uint64_t>(v.bytes[i])) * 0x100000001b3ULL;
         }
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
         return static_cast<std::size_t>(h);
     }
 };

@@ -84,7 +84,11 @@ Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_strea
 }  // namespace
 
 Store::Impl::Impl(StoreOptions options, int lock_fd, detail::Env env, detail::Dbis dbis)
-    : options_(std::move(options)), lock_fd_(lock_fd), env_(std::move(env)), dbis_(dbis) {
+    : options_(std::move(options)),
+      lock_fd_(lock_fd),
+      env_(std::move(env)),
+      dbis_(dbis),
+      dedup_(options_.dedup_events_max, options_.dedup_window_ms * 1'000'000) {
     writer_ = std::make_unique<detail::Writer>(
         env_, dbis_,
         detail::WriterOptions{.data_dir = options_.data_dir,
@@ -172,8 +176,15 @@ Result<void> Store::Impl::load_dedup_window() {
     if (!txn) return core::Unexpected{txn.error()};
     auto cursor = detail::Cursor::open(*txn, dbis_.ids);
     if (!cursor) return core::Unexpected{cursor.error()};
+    struct Loaded {
+        core::TimestampNs ts;
+        core::StreamId stream;
+        core::EventId id;
+        core::Seq seq;
+    };
+    std::vector<Loaded> newest_first;
     auto entry = cursor->step(MDB_LAST);
-    while (dedup_.size() < options_.dedup_events_max) {
+    while (newest_first.size() < options_.dedup_events_max) {
         if (!entry) return core::Unexpected{entry.error()};
         if (!*entry) break;
         auto [key, value] = **entry;
@@ -181,17 +192,20 @@ Result<void> Store::Impl::load_dedup_window() {
             return core::make_error(errc::corrupt,
                                     "an entry of the ids database has the wrong size");
         }
-        core::TimestampNs ts{core::load_be64(key.data())};
-        if (ts.value() < cutoff) break;
-        DedupKey dk{core::StreamId{core::load_be64(key.data() + 8)}, {}};
-        std::memcpy(dk.id.bytes.data(), key.data() + 16, dk.id.bytes.size());
-        if (dedup_.emplace(dk, DedupEntry{core::Seq{core::load_be64(value.data())}, 0, ts})
-                .second) {
-            dedup_order_.emplace_front(ts, dk);
-        }
+        Loaded l{core::TimestampNs{core::load_be64(key.data())},
+                 core::StreamId{core::load_be64(key.data() + 8)},
+                 {},
+                 core::Seq{core::load_be64(value.data())}};
+        if (l.ts.value() < cutoff) break;
+        std::memcpy(l.id.bytes.data(), key.data() + 16, l.id.bytes.size());
+        newest_first.push_back(l);
         entry = cursor->step(MDB_PREV);
     }
-    if (!dedup_order_.empty()) last_ts_ = dedup_order_.back().first;
+    // Oldest first, so the window evicts in time order.
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+        (void)dedup_.find_or_insert(it->stream, it->id, it->seq, 0, it->ts);
+    }
+    if (!newest_first.empty()) last_ts_ = newest_first.front().ts;
     return {};
 }
 
@@ -274,18 +288,6 @@ Result<Store::Impl::Head*> Store::Impl::head_for(std::string_view stream, Create
     return &heads_.emplace(std::string(stream), head).first->second;
 }
 
-void Store::Impl::evict_dedup(core::TimestampNs now) {
-    const std::uint64_t window_ns = options_.dedup_window_ms * 1'000'000;
-    while (!dedup_order_.empty() &&
-           (dedup_order_.size() > options_.dedup_events_max ||
-            dedup_order_.front().first.value() + window_ns < now.value())) {
-        auto& [ts, key] = dedup_order_.front();
-        auto it = dedup_.find(key);
-        if (it != dedup_.end() && it->second.ts == ts) dedup_.erase(it);
-        dedup_order_.pop_front();
-    }
-}
-
 core::EventId Store::Impl::generate_id() {
     // A random per-open prefix and a counter: unique without a syscall or a
     // CSPRNG call per event.
@@ -313,10 +315,7 @@ void Store::Impl::reset_after_failure(const std::string& stream, std::uint64_t g
     auto it = heads_.find(stream);
     if (it == heads_.end()) return;
     Head& head = it->second;
-    for (const detail::DedupRecord& d : forget) {
-        auto found = dedup_.find(DedupKey{head.id, d.id});
-        if (found != dedup_.end() && found->second.generation == generation) dedup_.erase(found);
-    }
+    for (const detail::DedupRecord& d : forget) dedup_.erase(head.id, d.id, generation);
     if (head.generation != generation) return;  // reset already, by an earlier failure
     auto txn = Txn::begin(env_, Txn::Mode::read);
     std::optional<detail::StreamRecord> stored;
@@ -360,21 +359,29 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
             fmt::format("stream {}: epoch {} is older than the stream's epoch {}", request.stream,
                         request.epoch.value(), head.last_epoch.value()));
     }
-    evict_dedup(now);
+    dedup_.evict_expired(now);
 
+    // One pass over the ids: a repeated one (in the window, or earlier in this
+    // batch) is a duplicate; a new one is remembered at the seq it will get.
+    const core::TimestampNs ts = std::max({now, last_ts_, head.last_ts});
     AppendResult result;
-    std::size_t known_duplicates = 0;
+    result.epoch = request.epoch;
+    std::vector<detail::DedupRecord> remembered;
+    core::Seq next = head.last_seq.next();
     for (std::size_t i = 0; i < request.events.size(); ++i) {
         const auto& id = request.events[i].id;
-        if (!id) continue;
-        if (auto it = dedup_.find(DedupKey{head.id, *id}); it != dedup_.end()) {
-            result.duplicates.push_back(Duplicate{static_cast<std::uint32_t>(i), it->second.seq});
-            ++known_duplicates;
+        if (id) {
+            if (auto original = dedup_.find_or_insert(head.id, *id, next, head.generation, ts)) {
+                result.duplicates.push_back(
+                    Duplicate{static_cast<std::uint32_t>(i), original->seq});
+                continue;
+            }
+            remembered.push_back(detail::DedupRecord{ts, *id, next});
         }
+        next = next.next();
     }
-    result.epoch = request.epoch;
-    auto make_callback = [&](std::vector<detail::DedupRecord> remembered) {
-        return wrap(std::string(request.stream), head.generation, std::move(remembered),
+    auto make_callback = [&](std::vector<detail::DedupRecord> forget_on_failure) {
+        return wrap(std::string(request.stream), head.generation, std::move(forget_on_failure),
                     [result, done = std::move(done)](Result<void> status) mutable {
                         if (!status) {
                             done(core::Unexpected{std::move(status).error()});
@@ -383,7 +390,7 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
                         }
                     });
     };
-    if (known_duplicates == request.events.size()) {
+    if (result.duplicates.size() == request.events.size()) {
         // A retry of something already sequenced: answer once everything
         // queued before (the originals included) is durable.
         if (created) heads_.erase(std::string(request.stream));
@@ -392,54 +399,43 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
         return {};
     }
     if (request.expected_last_seq && *request.expected_last_seq != head.last_seq) {
+        for (const detail::DedupRecord& d : remembered)
+            dedup_.erase(head.id, d.id, head.generation);
+        const core::Seq last = head.last_seq;
         if (created) heads_.erase(std::string(request.stream));
         return core::make_error(
             errc::expected_seq_mismatch,
             fmt::format("stream {}: expected last seq {}, but it is {}", request.stream,
-                        request.expected_last_seq->value(), head.last_seq.value()));
+                        request.expected_last_seq->value(), last.value()));
     }
 
     // Seal. One timestamp per append, never behind an earlier one.
-    const core::TimestampNs ts = std::max({now, last_ts_, head.last_ts});
     last_ts_ = ts;
     detail::AppendOp op;
     op.data.reserve(sealed_bytes_estimate);
-    op.ends.reserve(request.events.size());
+    op.ends.reserve(request.events.size() - result.duplicates.size());
     op.first_seq = head.last_seq.next();
     op.create = created;
+    op.dedup = remembered;
     std::size_t next_duplicate = 0;
     for (std::size_t i = 0; i < request.events.size(); ++i) {
-        if (next_duplicate < known_duplicates && result.duplicates[next_duplicate].index == i) {
+        if (next_duplicate < result.duplicates.size() &&
+            result.duplicates[next_duplicate].index == i) {
             ++next_duplicate;
             continue;
         }
         const core::EventDraft& e = request.events[i];
         const core::Seq seq = head.last_seq.next();
-        core::EventId id;
-        if (e.id) {
-            id = *e.id;
-            auto [it, inserted] =
-                dedup_.try_emplace(DedupKey{head.id, id}, DedupEntry{seq, head.generation, ts});
-            if (!inserted) {  // repeated inside this batch
-                result.duplicates.push_back(
-                    Duplicate{static_cast<std::uint32_t>(i), it->second.seq});
-                continue;
-            }
-            dedup_order_.emplace_back(ts, DedupKey{head.id, id});
-            op.dedup.push_back(detail::DedupRecord{ts, id, seq});
-        } else {
-            id = generate_id();
-        }
+        const core::EventId id = e.id ? *e.id : generate_id();
         core::EnvelopeView fields{request.stream, seq,       request.epoch, ts, id, e.type,
                                   e.metadata,     e.payload, core::Digest{}};
         head.last_hash = core::seal_envelope(op.data, fields, head.last_hash);
         head.last_seq = seq;
         op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
     }
+    SPIRIT_ASSERT(head.last_seq.next() == next);
     head.last_epoch = request.epoch;
     head.last_ts = ts;
-    std::sort(result.duplicates.begin(), result.duplicates.end(),
-              [](const Duplicate& a, const Duplicate& b) { return a.index < b.index; });
     result.first_seq = op.first_seq;
     result.last_seq = head.last_seq;
     result.stored = static_cast<std::uint32_t>(op.ends.size());
@@ -449,7 +445,6 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
     op.last_epoch = request.epoch;
     op.last_ts = ts;
     SPIRIT_ASSERT(result.stored > 0);
-    auto remembered = op.dedup;
     writer_->submit(detail::WriteOp{head.id, std::string(request.stream), head.generation,
                                     std::move(op), make_callback(std::move(remembered))});
     return {};
@@ -508,13 +503,7 @@ Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
             moved.last_hash = r.base_hash;
         }
         head = moved;
-        for (auto it = dedup_.begin(); it != dedup_.end();) {
-            if (it->first.stream == head.id && it->second.seq > seq) {
-                it = dedup_.erase(it);
-            } else {
-                ++it;
-            }
-        }
+        dedup_.erase_after(head.id, seq);
     }
     writer_->submit(
         detail::WriteOp{head.id, std::string(stream), head.generation, detail::TruncateOp{seq},

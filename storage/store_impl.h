@@ -2,11 +2,14 @@
 // the sequencer) and store_read.cc (the read side). Internal to storage/.
 #pragma once
 
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "core/hash_chain.h"
+#include "storage/dedup_window.h"
 #include "storage/lmdb.h"
 #include "storage/store.h"
 #include "storage/stream_record.h"
@@ -66,27 +69,10 @@ class Store::Impl {
     void close();
 
  private:
-    struct DedupKey {
-        core::StreamId stream;
-        core::EventId id;
-        friend bool operator==(const DedupKey&, const DedupKey&) = default;
-    };
-    struct DedupKeyHash {
-        std::size_t operator()(const DedupKey& k) const noexcept {
-            return std::hash<core::EventId>{}(k.id) ^ (k.stream.value() * 0x9e3779b97f4a7c15ULL);
-        }
-    };
-    struct DedupEntry {
-        core::Seq seq;
-        std::uint64_t generation;
-        core::TimestampNs ts;
-    };
-
     core::Result<Head*> head_for(std::string_view stream, CreateMode create,
                                  std::optional<detail::StreamRecord>& created,
                                  const core::StreamPolicy& policy, core::TimestampNs now);
     core::Result<void> validate(const AppendRequest& request) const;
-    void evict_dedup(core::TimestampNs now);
     core::EventId generate_id();
     // After a poisoned failure: reload the head from LMDB and forget the ids
     // the failed op had remembered.
@@ -107,8 +93,7 @@ class Store::Impl {
     std::unordered_map<std::string, Head, TransparentStringHash, std::equal_to<>> heads_;
     std::uint64_t next_stream_id_ = 1;
     core::TimestampNs last_ts_{0};
-    std::unordered_map<DedupKey, DedupEntry, DedupKeyHash> dedup_;
-    std::deque<std::pair<core::TimestampNs, DedupKey>> dedup_order_;
+    detail::DedupWindow dedup_;
     std::array<std::byte, 8> id_prefix_{};
     std::uint64_t id_counter_ = 0;
 };

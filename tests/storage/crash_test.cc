@@ -88,9 +88,21 @@ TEST_CASE("every acknowledged append survives SIGKILL at random moments", "[stor
             Child child;
             spawn(child, data_dir);
             std::string buffer;
-            auto runtime = std::chrono::milliseconds(20 + rng() % 180);
-            acked_this_round =
-                read_acks(child.out, std::chrono::steady_clock::now() + runtime, buffer);
+            // Wait for the child's first ack (start-up time varies, more so
+            // under sanitizers), then kill it at a random moment while it
+            // appends.
+            const auto started = std::chrono::steady_clock::now();
+            std::uint64_t first = 0;
+            while (first == 0 &&
+                   std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+                first = read_acks(child.out,
+                                  std::chrono::steady_clock::now() + std::chrono::milliseconds(5),
+                                  buffer);
+            }
+            REQUIRE(first > 0);
+            auto runtime = std::chrono::milliseconds(rng() % 150);
+            acked_this_round = std::max(
+                first, read_acks(child.out, std::chrono::steady_clock::now() + runtime, buffer));
             ::kill(child.pid, SIGKILL);
             int status = 0;
             ::waitpid(child.pid, &status, 0);
