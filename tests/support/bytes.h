@@ -1,6 +1,7 @@
 // tests/support/bytes.h: small byte helpers for tests.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -9,8 +10,13 @@
 
 namespace spirit::test {
 
+// Hex to bytes; spaces are ignored ("9502 01 a16f").
 inline core::Bytes hex(std::string_view h) {
-    auto b = core::from_hex(h);
+    std::string compact;
+    for (char c : h) {
+        if (c != ' ') compact.push_back(c);
+    }
+    auto b = core::from_hex(compact);
     if (!b) throw std::invalid_argument("bad hex in test: " + std::string(h));
     return *b;
 }

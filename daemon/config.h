@@ -1,0 +1,110 @@
+// daemon/config.h: spiritd's configuration, read from a TOML file with
+// toml++. Every key is validated: an unknown key, a wrong type or an
+// impossible value stops start-up with an error naming the file, the line
+// and the key. Defaults live here (member initialisers) and are mirrored,
+// with every key explained, in conf/spirit.toml.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/limits.h"
+#include "core/result.h"
+#include "core/stream_policy.h"
+#include "storage/store.h"
+
+namespace spirit::daemon {
+
+// A host:port to listen on or connect to. IPv4 ("127.0.0.1:7700"), IPv6 in
+// brackets ("[::1]:7700"), or a name ("localhost:7700").
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+    friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+// Parses "host:port"; errc::config_invalid naming the text.
+[[nodiscard]] core::Result<HostPort> parse_host_port(std::string_view text);
+
+// Per-stream defaults for streams whose name matches `pattern`, applied when
+// a stream is created by its first publish. First match wins.
+// Patterns are '.'-separated tokens: '*' matches exactly one token, '>' (last
+// token only) matches one or more tokens; "orders.*" matches "orders.eu".
+struct StreamDefaults {
+    std::string pattern;
+    core::StreamPolicy policy;
+};
+
+struct Config {
+    // Where the config was read from (for messages); empty for defaults.
+    std::filesystem::path source;
+
+    struct Node {
+        std::string id = "node-1";  // 1..64 bytes of [A-Za-z0-9_.-]
+        std::filesystem::path data_dir = "./data";
+    } node;
+
+    struct Client {
+        // TCP listener; disabled when unset (key absent or "").
+        std::optional<HostPort> listen = HostPort{"127.0.0.1", 7700};
+        // Unix socket listener; disabled when empty. Relative paths are
+        // relative to the working directory.
+        std::filesystem::path unix_socket = "./data/spirit.sock";
+        // Accepted client tokens; empty: no token needed.
+        std::vector<std::string> tokens;
+    } client;
+
+    struct Limits {
+        std::uint32_t connections_max = 1024;
+        std::uint64_t frame_bytes_max = core::limits::frame_bytes_max;   // <= compile-time max
+        std::uint32_t batch_events_max = core::limits::batch_events_max;  // <= compile-time max
+        std::uint32_t subscriptions_per_connection_max = 64;
+        // Bytes queued for sending on one connection before its
+        // subscriptions pause (their catch-up reads wait for the socket).
+        std::uint64_t pending_bytes_per_connection_max = std::uint64_t{8} << 20;
+        // Bytes of publishes of one connection waiting for their acks before
+        // the daemon stops reading from it (back-pressure, not an error).
+        std::uint64_t publish_bytes_in_flight_max = std::uint64_t{32} << 20;
+        // Time a new connection has to send Hello.
+        std::uint32_t hello_timeout_ms = 5000;
+    } limits;
+
+    struct Storage {
+        storage::SyncMode sync = storage::SyncMode::always;
+        std::uint32_t sync_period_ms = 100;  // 1..60000; sync = "periodic" only
+        std::uint64_t map_bytes = std::uint64_t{16} << 30;  // >= 1 MiB
+        std::uint64_t dedup_window_ms = 120'000;            // >= 1
+        std::uint64_t dedup_events_max = 500'000;           // 1..100'000'000
+    } storage;
+
+    struct Log {
+        std::string level = "info";  // trace, debug, info, warn, error
+    } log;
+
+    std::vector<StreamDefaults> streams;
+
+    // The policy for a new stream called `name`: the first matching
+    // StreamDefaults, else eventual redundancy, majority acks, no retention.
+    core::StreamPolicy policy_for(std::string_view name) const;
+
+    // StoreOptions from node.data_dir and [storage].
+    storage::StoreOptions store_options() const;
+};
+
+// Whether a stream name matches a pattern (see StreamDefaults).
+bool pattern_matches(std::string_view pattern, std::string_view name);
+// Validates a pattern: tokens of stream-name characters, '*' tokens, '>' last.
+[[nodiscard]] core::Result<void> validate_pattern(std::string_view pattern);
+
+// Reads and validates a config file. Errors are errc::config_invalid with a
+// detail like "conf/spirit.toml:12:1: storage.sync: expected one of always,
+// periodic, none, got \"sometimes\"".
+[[nodiscard]] core::Result<Config> load_config(const std::filesystem::path& path);
+// The same for text already in memory; `source` names it in messages.
+[[nodiscard]] core::Result<Config> parse_config(std::string_view text, std::string_view source);
+
+}  // namespace spirit::daemon
