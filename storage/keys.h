@@ -51,6 +51,16 @@ inline IdKey id_key(core::TimestampNs ts, core::StreamId stream, const core::Eve
     return k;
 }
 
+// cursors: consumer name || 0x00 || stream id. Consumer names are stream-name
+// characters, so they hold no 0x00 and a prefix scan by name works.
+inline core::Bytes cursor_key(std::string_view consumer, core::StreamId stream) {
+    core::Bytes k(consumer.size() + 1 + 8);
+    std::memcpy(k.data(), consumer.data(), consumer.size());
+    k[consumer.size()] = std::byte{0};
+    core::store_be64(k.data() + consumer.size() + 1, stream.value());
+    return k;
+}
+
 // Keys of the `node` database.
 inline constexpr std::string_view node_key_format = "format";
 inline constexpr std::string_view node_key_next_stream_id = "next_stream_id";

@@ -263,10 +263,15 @@ Result<Store::Impl::Head*> Store::Impl::head_for(std::string_view stream, Create
                                                  const core::StreamPolicy& policy,
                                                  core::TimestampNs now) {
     if (auto it = heads_.find(stream); it != heads_.end()) return &it->second;
-    auto txn = Txn::begin(env_, Txn::Mode::read);
-    if (!txn) return core::Unexpected{txn.error()};
-    auto stored = record(*txn, stream);
-    if (!stored) return core::Unexpected{stored.error()};
+    std::optional<detail::StreamRecord> found;
+    if (!deleting_.contains(stream)) {
+        auto txn = Txn::begin(env_, Txn::Mode::read);
+        if (!txn) return core::Unexpected{txn.error()};
+        auto r = record(*txn, stream);
+        if (!r) return core::Unexpected{r.error()};
+        found = *r;
+    }
+    const auto* stored = &found;
     Head head;
     if (*stored) {
         const detail::StreamRecord& r = **stored;
@@ -526,6 +531,66 @@ Result<void> Store::Impl::trim_before(std::string_view stream, core::Seq seq, Do
     return {};
 }
 
+Result<void> Store::Impl::create_stream(std::string_view stream, const core::StreamPolicy& policy,
+                                        DoneCallback done) {
+    SPIRIT_TRY(core::validate_stream_name(stream, core::NameScope::system));
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(stream, CreateMode::if_missing, created, policy, options_.clock());
+    if (!found) return core::Unexpected{found.error()};
+    if (!created) {
+        return core::make_error(errc::already_exists, fmt::format("stream {} exists", stream));
+    }
+    Head& head = **found;
+    writer_->submit(
+        detail::WriteOp{head.id, std::string(stream), head.generation, detail::CreateOp{*created},
+                        wrap(std::string(stream), head.generation, {}, std::move(done))});
+    return {};
+}
+
+Result<void> Store::Impl::delete_stream(std::string_view stream, DoneCallback done) {
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    if (!found) return core::Unexpected{found.error()};
+    const core::StreamId id = (*found)->id;
+    const std::uint64_t generation = (*found)->generation;
+    heads_.erase(heads_.find(stream));
+    dedup_.erase_after(id, core::Seq{0});
+    const std::string name(stream);
+    ++deleting_[name];
+    writer_->submit(detail::WriteOp{
+        id, name, generation, detail::DeleteOp{},
+        [this, name, done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+            {
+                std::lock_guard relock(mutex_);
+                auto it = deleting_.find(name);
+                if (it != deleting_.end() && --it->second == 0) deleting_.erase(it);
+            }
+            done(std::move(status));
+        }});
+    return {};
+}
+
+Result<void> Store::Impl::set_cursor(std::string_view consumer, std::string_view stream,
+                                     core::Seq seq, DoneCallback done) {
+    SPIRIT_TRY(core::validate_stream_name(consumer));
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    writer_->submit(detail::WriteOp{
+        head.id, std::string(stream), head.generation, detail::CursorOp{std::string(consumer), seq},
+        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+            done(std::move(status));
+        }});
+    return {};
+}
+
 void Store::Impl::wait_until(const std::atomic<bool>& finished) {
     while (!finished.load(std::memory_order_acquire)) {
         writer_->drain_completed();
@@ -588,6 +653,25 @@ Result<void> Store::trim_before_sync(std::string_view stream, core::Seq seq) {
     return run_sync(*impl_, [&](DoneCallback done) {
         return impl_->trim_before(stream, seq, std::move(done));
     });
+}
+
+Result<void> Store::create_stream(std::string_view stream, const core::StreamPolicy& policy,
+                                  DoneCallback done) {
+    return impl_->create_stream(stream, policy, std::move(done));
+}
+
+Result<void> Store::delete_stream(std::string_view stream, DoneCallback done) {
+    return impl_->delete_stream(stream, std::move(done));
+}
+
+Result<void> Store::set_cursor(std::string_view consumer, std::string_view stream, core::Seq seq,
+                               DoneCallback done) {
+    return impl_->set_cursor(consumer, stream, seq, std::move(done));
+}
+
+Result<std::optional<core::Seq>> Store::cursor(std::string_view consumer,
+                                               std::string_view stream) const {
+    return impl_->cursor(consumer, stream);
 }
 
 std::size_t Store::drain_completed() {

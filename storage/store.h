@@ -201,6 +201,24 @@ class Store {
     [[nodiscard]] core::Result<void> truncate_after_sync(std::string_view stream, core::Seq seq);
     [[nodiscard]] core::Result<void> trim_before_sync(std::string_view stream, core::Seq seq);
 
+    // Creates an empty stream with `policy`. errc::already_exists if it
+    // exists (or is being created by an append in flight).
+    [[nodiscard]] core::Result<void> create_stream(std::string_view stream,
+                                                   const core::StreamPolicy& policy,
+                                                   DoneCallback done);
+    // Deletes a stream: from the completion on, it does not exist; its
+    // events are removed in bounded slices. An append after the request
+    // creates a new stream of that name. errc::not_found if there is none.
+    [[nodiscard]] core::Result<void> delete_stream(std::string_view stream, DoneCallback done);
+
+    // Stores a durable consumer's position in a stream (positions only move
+    // forward). errc::not_found for a missing stream.
+    [[nodiscard]] core::Result<void> set_cursor(std::string_view consumer, std::string_view stream,
+                                                core::Seq seq, DoneCallback done);
+    // A durable consumer's stored position; nullopt if it never acked.
+    [[nodiscard]] core::Result<std::optional<core::Seq>> cursor(std::string_view consumer,
+                                                                std::string_view stream) const;
+
     // Runs the callbacks of everything the writer finished; returns how many.
     std::size_t drain_completed();
     // Called from the writer thread after each group commit (success or

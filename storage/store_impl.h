@@ -45,6 +45,13 @@ class Store::Impl {
     core::Result<void> append(const AppendRequest& request, AppendCallback done);
     core::Result<void> truncate_after(std::string_view stream, core::Seq seq, DoneCallback done);
     core::Result<void> trim_before(std::string_view stream, core::Seq seq, DoneCallback done);
+    core::Result<void> create_stream(std::string_view stream, const core::StreamPolicy& policy,
+                                     DoneCallback done);
+    core::Result<void> delete_stream(std::string_view stream, DoneCallback done);
+    core::Result<void> set_cursor(std::string_view consumer, std::string_view stream, core::Seq seq,
+                                  DoneCallback done);
+    core::Result<std::optional<core::Seq>> cursor(std::string_view consumer,
+                                                  std::string_view stream) const;
     // Blocks until `*finished` is set, draining completions meanwhile.
     void wait_until(const std::atomic<bool>& finished);
 
@@ -92,6 +99,9 @@ class Store::Impl {
     bool closing_ = false;
     std::unordered_map<std::string, Head, TransparentStringHash, std::equal_to<>> heads_;
     std::uint64_t next_stream_id_ = 1;
+    // Names with a delete in flight: LMDB still has their record, but they
+    // no longer exist for new appends (which create a new stream).
+    std::unordered_map<std::string, int, TransparentStringHash, std::equal_to<>> deleting_;
     core::TimestampNs last_ts_{0};
     detail::DedupWindow dedup_;
     std::array<std::byte, 8> id_prefix_{};

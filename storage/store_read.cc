@@ -265,6 +265,20 @@ Result<VerifyReport> Store::Impl::verify(std::string_view stream) const {
     return report;
 }
 
+Result<std::optional<core::Seq>> Store::Impl::cursor(std::string_view consumer,
+                                                     std::string_view stream) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored) return std::optional<core::Seq>{};
+    core::Bytes key = detail::cursor_key(consumer, (*stored)->id);
+    auto value = txn->get(dbis_.cursors, key);
+    if (!value) return core::Unexpected{value.error()};
+    if (!*value || (*value)->size() != 8) return std::optional<core::Seq>{};
+    return std::optional<core::Seq>{core::Seq{core::load_be64((*value)->data())}};
+}
+
 Result<std::vector<core::Envelope>> Store::Impl::quarantined(std::string_view stream) const {
     auto txn = Txn::begin(env_, Txn::Mode::read);
     if (!txn) return core::Unexpected{txn.error()};

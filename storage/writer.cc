@@ -328,6 +328,15 @@ Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {
                 return apply_truncate(txn, op, body);
             } else if constexpr (std::is_same_v<T, TrimOp>) {
                 return apply_trim(txn, op, body);
+            } else if constexpr (std::is_same_v<T, CursorOp>) {
+                SPIRIT_TRY(apply_cursor(txn, op, body));
+                return Applied::done;
+            } else if constexpr (std::is_same_v<T, DeleteOp>) {
+                return apply_delete(txn, op, body);
+            } else if constexpr (std::is_same_v<T, CreateOp>) {
+                dirty_records_.insert_or_assign(op.stream_name, body.record);
+                SPIRIT_TRY(put_next_stream_id(txn, op.stream_id));
+                return Applied::done;
             } else {
                 return Applied::done;
             }
@@ -360,15 +369,7 @@ Result<void> Writer::apply_append(Txn& txn, WriteOp& op, AppendOp& body) {
                       fmt::format("stream {}: append at seq {} but the stored last seq is {}",
                                   op.stream_name, body.first_seq.value(), record->last_seq.value())
                           .c_str());
-    if (body.create) {
-        // Stream ids are never reused: remember the next one with the stream.
-        U64Value next = u64_value(op.stream_id.value() + 1);
-        MDB_val k = to_val(core::as_bytes(node_key_next_stream_id));
-        MDB_val v = to_val(view_of(next));
-        if (int rc = mdb_put(txn.get(), dbis_.node, &k, &v, 0); rc != 0) {
-            return core::Unexpected{lmdb_error(rc, "recording the next stream id")};
-        }
-    }
+    if (body.create) SPIRIT_TRY(put_next_stream_id(txn, op.stream_id));
     auto cursor = Cursor::open(txn, dbis_.events);
     if (!cursor) return core::Unexpected{cursor.error()};
     std::uint32_t begin = 0;
@@ -550,6 +551,85 @@ Result<Writer::Applied> Writer::apply_trim(Txn& txn, WriteOp& op, const TrimOp& 
     record->base_hash = base->hash;
     SPIRIT_TRY(refresh_last_event_key(txn));
     return end < body.before.value() ? Applied::partial : Applied::done;
+}
+
+Result<void> Writer::put_next_stream_id(Txn& txn, core::StreamId created) {
+    // Stream ids are never reused: remember the next one with the stream.
+    U64Value next = u64_value(created.value() + 1);
+    MDB_val k = to_val(core::as_bytes(node_key_next_stream_id));
+    MDB_val v = to_val(view_of(next));
+    if (int rc = mdb_put(txn.get(), dbis_.node, &k, &v, 0); rc != 0) {
+        return core::Unexpected{lmdb_error(rc, "recording the next stream id")};
+    }
+    return {};
+}
+
+Result<void> Writer::apply_cursor(Txn& txn, WriteOp& op, const CursorOp& body) {
+    core::Bytes key = cursor_key(body.consumer, op.stream_id);
+    auto stored = txn.get(dbis_.cursors, key);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (*stored && (*stored)->size() == 8 &&
+        core::load_be64((*stored)->data()) >= body.seq.value()) {
+        return {};  // positions only move forward
+    }
+    U64Value value = u64_value(body.seq.value());
+    MDB_val k = to_val(key);
+    MDB_val v = to_val(view_of(value));
+    if (int rc = mdb_put(txn.get(), dbis_.cursors, &k, &v, 0); rc != 0) {
+        return core::Unexpected{lmdb_error(
+            rc, fmt::format("stream {}: storing the cursor of {}", op.stream_name, body.consumer))};
+    }
+    return {};
+}
+
+Result<Writer::Applied> Writer::apply_delete(Txn& txn, WriteOp& op, DeleteOp& body) {
+    if (!body.record_removed) {
+        // The record and every consumer's cursor go in the first transaction.
+        MDB_val k = to_val(core::as_bytes(op.stream_name));
+        int rc = mdb_del(txn.get(), dbis_.streams, &k, nullptr);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return core::Unexpected{
+                lmdb_error(rc, fmt::format("stream {}: deleting", op.stream_name))};
+        }
+        dirty_records_.erase(op.stream_name);
+        // Cursors are few: collect the keys, then delete them.
+        std::vector<core::Bytes> doomed;
+        {
+            auto cursors = Cursor::open(txn, dbis_.cursors);
+            if (!cursors) return core::Unexpected{cursors.error()};
+            for (auto entry = cursors->step(MDB_FIRST);; entry = cursors->step(MDB_NEXT)) {
+                if (!entry) return core::Unexpected{entry.error()};
+                if (!*entry) break;
+                core::ByteView key = (*entry)->first;
+                if (key.size() > 8 &&
+                    core::load_be64(key.data() + key.size() - 8) == op.stream_id.value()) {
+                    doomed.emplace_back(key.begin(), key.end());
+                }
+            }
+        }
+        for (const core::Bytes& key : doomed) {
+            MDB_val dk = to_val(key);
+            if (int drc = mdb_del(txn.get(), dbis_.cursors, &dk, nullptr); drc != 0) {
+                return core::Unexpected{lmdb_error(drc, "deleting a cursor")};
+            }
+        }
+        body.record_removed = true;
+    }
+    // Then the events, a bounded slice per transaction.
+    auto events = Cursor::open(txn, dbis_.events);
+    if (!events) return core::Unexpected{events.error()};
+    EventKey first = event_key(op.stream_id, core::Seq{0});
+    for (std::uint64_t n = 0; n < range_events_per_txn_max; ++n) {
+        auto entry = events->seek(view_of(first));
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry || event_key_stream((*entry)->first) != op.stream_id) {
+            SPIRIT_TRY(refresh_last_event_key(txn));
+            return Applied::done;
+        }
+        SPIRIT_TRY(events->del());
+    }
+    SPIRIT_TRY(refresh_last_event_key(txn));
+    return Applied::partial;
 }
 
 Result<void> Writer::put_records(Txn& txn) {

@@ -76,6 +76,20 @@ struct TrimOp {
 };
 // Nothing to write: completes when everything queued before it has.
 struct BarrierOp {};
+// Creates an empty stream.
+struct CreateOp {
+    StreamRecord record;
+};
+// A durable consumer's position. Positions only move forward.
+struct CursorOp {
+    std::string consumer;
+    core::Seq seq;
+};
+// Removes a stream: its record and cursors in the first transaction (the
+// stream is gone from then on), its events in bounded slices after.
+struct DeleteOp {
+    bool record_removed = false;
+};
 
 // Whether a failed op poisoned its stream: the sequencer must then reset the
 // stream's head from LMDB and move to a new generation.
@@ -87,7 +101,7 @@ struct WriteOp {
     core::StreamId stream_id;
     std::string stream_name;
     std::uint64_t generation = 0;  // of the stream's head when the op was sequenced
-    std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp> body;
+    std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp> body;
     OpCallback done;
 
     std::uint64_t queued_bytes() const;
@@ -142,6 +156,9 @@ class Writer {
     core::Result<void> apply_append(Txn& txn, WriteOp& op, AppendOp& body);
     core::Result<Applied> apply_truncate(Txn& txn, WriteOp& op, const TruncateOp& body);
     core::Result<Applied> apply_trim(Txn& txn, WriteOp& op, const TrimOp& body);
+    core::Result<void> apply_cursor(Txn& txn, WriteOp& op, const CursorOp& body);
+    core::Result<void> put_next_stream_id(Txn& txn, core::StreamId created);
+    core::Result<Applied> apply_delete(Txn& txn, WriteOp& op, DeleteOp& body);
     core::Result<StreamRecord*> record_for(Txn& txn, const WriteOp& op);
     core::Result<void> put_records(Txn& txn);
     core::Result<void> refresh_last_event_key(Txn& txn);

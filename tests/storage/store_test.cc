@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 #include "core/codec.h"
@@ -464,4 +465,102 @@ TEST_CASE("a full LMDB map fails appends cleanly, and they resume when space ret
     REQUIRE(r);
     CHECK(r->first_seq == core::Seq{acked + 1});
     CHECK_FALSE(f.store().verify("s")->first_break);
+}
+
+TEST_CASE("durable consumer cursors only move forward and survive a reopen", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 5);
+    auto none = f.store().cursor("billing", "s");
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+    auto set = [&](std::uint64_t seq) {
+        std::atomic<bool> done{false};
+        core::Result<void> out;
+        REQUIRE(f.store().set_cursor("billing", "s", core::Seq{seq}, [&](core::Result<void> r) {
+            out = r;
+            done = true;
+        }));
+        while (!done) f.store().drain_completed();
+        REQUIRE(out);
+    };
+    set(3);
+    set(2);  // ignored: positions only move forward
+    CHECK(f.store().cursor("billing", "s")->value() == core::Seq{3});
+    CHECK_FALSE(*f.store().cursor("other", "s"));
+    f.reopen();
+    CHECK(f.store().cursor("billing", "s")->value() == core::Seq{3});
+    auto missing = f.store().set_cursor("billing", "nope", core::Seq{1}, [](core::Result<void>) {});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(core::errc::not_found));
+}
+
+namespace {
+
+core::Result<void> wait_done(StoreFixture& f,
+                             std::function<core::Result<void>(storage::DoneCallback)> start) {
+    std::atomic<bool> done{false};
+    core::Result<void> out;
+    SPIRIT_TRY(start([&](core::Result<void> r) {
+        out = r;
+        done = true;
+    }));
+    while (!done) f.store().drain_completed();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("streams can be created empty and deleted, and a deleted name starts afresh",
+          "[storage][unit]") {
+    StoreFixture f;
+    core::StreamPolicy policy{core::Redundancy::immediate, {core::Acks::Kind::all, 0}, {5, 0, 0}};
+    REQUIRE(wait_done(
+        f, [&](auto done) { return f.store().create_stream("c", policy, std::move(done)); }));
+    auto info = f.store().stream_info("c");
+    REQUIRE(*info);
+    CHECK((*info)->policy == policy);
+    CHECK((*info)->event_count == 0);
+    auto again = f.store().create_stream("c", policy, [](core::Result<void>) {});
+    REQUIRE_FALSE(again);
+    CHECK(again.error().is(core::errc::already_exists));
+
+    f.append_n("c", 3);
+    REQUIRE(wait_done(f, [&](auto done) {
+        return f.store().set_cursor("k", "c", core::Seq{2}, std::move(done));
+    }));
+    REQUIRE(wait_done(f, [&](auto done) { return f.store().delete_stream("c", std::move(done)); }));
+    CHECK_FALSE(*f.store().stream_info("c"));
+    CHECK(f.store().list_streams()->empty());
+    auto gone = f.store().delete_stream("c", [](core::Result<void>) {});
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().is(core::errc::not_found));
+
+    // Publishing again creates a new stream from seq 1, with no old cursor.
+    auto r = f.append("c", Batch().add("new"));
+    REQUIRE(r);
+    CHECK(r->first_seq == core::Seq{1});
+    CHECK(f.payloads("c") == std::vector<std::string>{"new"});
+    CHECK_FALSE(*f.store().cursor("k", "c"));
+    CHECK_FALSE(f.store().verify("c")->first_break);
+}
+
+TEST_CASE("an append right after a delete request goes to a new stream", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("d", 100, 10);
+    std::atomic<int> finished{0};
+    REQUIRE(f.store().delete_stream("d", [&](core::Result<void> r) {
+        CHECK(r);
+        ++finished;
+    }));
+    Batch b;
+    b.add("fresh");
+    REQUIRE(f.store().append({.stream = "d", .events = b.events()},
+                             [&](core::Result<storage::AppendResult> r) {
+                                 REQUIRE(r);
+                                 CHECK(r->first_seq == core::Seq{1});
+                                 ++finished;
+                             }));
+    while (finished < 2) f.store().drain_completed();
+    CHECK(f.payloads("d") == std::vector<std::string>{"fresh"});
+    CHECK_FALSE(f.store().verify("d")->first_break);
 }
