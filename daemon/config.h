@@ -27,7 +27,8 @@ struct HostPort {
     friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 
-// Parses "host:port"; errc::config_invalid naming the text.
+// Parses "host:port"; errc::config_invalid naming the text. An IPv6 host is
+// stored without its brackets.
 [[nodiscard]] core::Result<HostPort> parse_host_port(std::string_view text);
 
 // Per-stream defaults for streams whose name matches `pattern`, applied when
@@ -37,6 +38,7 @@ struct HostPort {
 struct StreamDefaults {
     std::string pattern;
     core::StreamPolicy policy;
+    friend bool operator==(const StreamDefaults&, const StreamDefaults&) = default;
 };
 
 struct Config {
@@ -46,6 +48,7 @@ struct Config {
     struct Node {
         std::string id = "node-1";  // 1..64 bytes of [A-Za-z0-9_.-]
         std::filesystem::path data_dir = "./data";
+        friend bool operator==(const Node&, const Node&) = default;
     } node;
 
     struct Client {
@@ -56,6 +59,7 @@ struct Config {
         std::filesystem::path unix_socket = "./data/spirit.sock";
         // Accepted client tokens; empty: no token needed.
         std::vector<std::string> tokens;
+        friend bool operator==(const Client&, const Client&) = default;
     } client;
 
     struct Limits {
@@ -71,18 +75,21 @@ struct Config {
         std::uint64_t publish_bytes_in_flight_max = std::uint64_t{32} << 20;
         // Time a new connection has to send Hello.
         std::uint32_t hello_timeout_ms = 5000;
+        friend bool operator==(const Limits&, const Limits&) = default;
     } limits;
 
     struct Storage {
         storage::SyncMode sync = storage::SyncMode::always;
-        std::uint32_t sync_period_ms = 100;  // 1..60000; sync = "periodic" only
-        std::uint64_t map_bytes = std::uint64_t{16} << 30;  // >= 1 MiB
-        std::uint64_t dedup_window_ms = 120'000;            // >= 1
+        std::uint32_t sync_period_ms = 100;  // 1..60000; used by sync = "periodic"
+        std::uint64_t map_bytes = std::uint64_t{16} << 30;  // 1 MiB .. 1 TiB
+        std::uint64_t dedup_window_ms = 120'000;            // 1 .. 86'400'000
         std::uint64_t dedup_events_max = 500'000;           // 1..100'000'000
+        friend bool operator==(const Storage&, const Storage&) = default;
     } storage;
 
     struct Log {
         std::string level = "info";  // trace, debug, info, warn, error
+        friend bool operator==(const Log&, const Log&) = default;
     } log;
 
     std::vector<StreamDefaults> streams;
@@ -93,6 +100,8 @@ struct Config {
 
     // StoreOptions from node.data_dir and [storage].
     storage::StoreOptions store_options() const;
+
+    friend bool operator==(const Config&, const Config&) = default;
 };
 
 // Whether a stream name matches a pattern (see StreamDefaults).

@@ -43,6 +43,30 @@ std::uint64_t Loop::now_ms() const {
     return uv_now(loop_.get());
 }
 
+namespace {
+
+struct Work {
+    uv_work_t request;
+    std::function<void()> work;
+    std::function<void()> after;
+};
+
+}  // namespace
+
+void Loop::queue_work(std::function<void()> work, std::function<void()> after) {
+    auto* w = new Work{};
+    w->request.data = w;
+    w->work = std::move(work);
+    w->after = std::move(after);
+    int rc = uv_queue_work(
+        loop_.get(), &w->request, [](uv_work_t* r) { static_cast<Work*>(r->data)->work(); },
+        [](uv_work_t* r, int) {
+            std::unique_ptr<Work> owned(static_cast<Work*>(r->data));
+            owned->after();
+        });
+    SPIRIT_ASSERT_MSG(rc == 0, "uv_queue_work failed");
+}
+
 // --- Timer ---
 
 struct Timer::State {

@@ -39,6 +39,10 @@ class Loop {
     // Milliseconds of the loop's clock (cached per iteration).
     std::uint64_t now_ms() const;
 
+    // Runs `work` on libuv's thread pool, then `after` on the loop thread.
+    // For blocking work (a full-stream verify) that must not stall the loop.
+    void queue_work(std::function<void()> work, std::function<void()> after);
+
     uv_loop_s* get() { return loop_.get(); }
 
  private:
