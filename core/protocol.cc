@@ -67,6 +67,21 @@ const char* type_name(Type type) noexcept {
     return "unknown";
 }
 
+Type type_of(const Message& message) noexcept {
+    // In the order of the Message variant's alternatives.
+    static constexpr Type types[] = {
+        Type::hello,        Type::publish,          Type::subscribe,
+        Type::credit,       Type::ack,              Type::unsubscribe,
+        Type::status,       Type::stream_list,      Type::stream_info,
+        Type::stream_create, Type::stream_delete,   Type::verify,
+        Type::welcome,      Type::publish_ack,      Type::events,
+        Type::subscribed,   Type::subscription_ended, Type::error,
+        Type::status_reply, Type::stream_list_reply, Type::stream_info_reply,
+        Type::done,         Type::verify_reply};
+    static_assert(std::size(types) == std::variant_size_v<Message>);
+    return types[message.index()];
+}
+
 namespace {
 
 using msgpack::type::object_type;
@@ -404,6 +419,7 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
                 StreamPosition pos;
                 pos.stream = p.owned_text("stream", limits::stream_name_bytes_max);
                 pos.next_seq = Seq{p.u64("next_seq")};
+                pos.prev_hash = p.fixed<Digest>("prev_hash");
                 m.positions.push_back(std::move(pos));
             });
             return m;
@@ -726,9 +742,10 @@ struct Encoder {
         pk.pack_uint64(m.subscription_id);
         pk.pack_array(static_cast<std::uint32_t>(m.positions.size()));
         for (const StreamPosition& p : m.positions) {
-            pk.pack_array(2);
+            pk.pack_array(3);
             pack_text(pk, p.stream);
             pk.pack_uint64(p.next_seq.value());
+            pack_bin(pk, ByteView(p.prev_hash.bytes));
         }
     }
     void operator()(const SubscriptionEnded& m) {

@@ -180,7 +180,8 @@ struct Events {
 
 struct StreamPosition {
     std::string stream;
-    Seq next_seq;  // the first seq the subscription will deliver
+    Seq next_seq;    // the first seq the subscription will deliver
+    Digest prev_hash;  // the chain hash of next_seq - 1: verify the first delivered event against it
 };
 
 struct Subscribed {
@@ -259,6 +260,9 @@ using Message =
                  StreamInfo, StreamCreate, StreamDelete, Verify, Welcome, PublishAck, Events,
                  Subscribed, SubscriptionEnded, ErrorReply, StatusReply, StreamListReply,
                  StreamInfoReply, Done, VerifyReply>;
+
+// The wire type of a decoded message.
+Type type_of(const Message& message) noexcept;
 
 // Decodes one frame body (without its 4-byte header). Never throws; every
 // count and size is checked against the limits before anything is built.

@@ -48,6 +48,8 @@ const char* errc_name(errc e) noexcept {
             return "timeout";
         case errc::busy:
             return "busy";
+        case errc::connection_lost:
+            return "connection_lost";
         case errc::hash_mismatch:
             return "hash_mismatch";
         case errc::corrupt:

@@ -32,6 +32,7 @@ enum class errc : int {
     shutting_down = 205,          // the daemon is stopping
     timeout = 206,                // a deadline passed before the request completed
     busy = 207,                   // the stream is in a state that forbids this now
+    connection_lost = 208,        // the connection closed before the reply: outcome unknown
     // 3xx: integrity.
     hash_mismatch = 300,  // a chain hash does not match its envelope
     corrupt = 301,        // stored bytes that fail to decode

@@ -64,7 +64,7 @@ struct Config {
 
     struct Limits {
         std::uint32_t connections_max = 1024;
-        std::uint64_t frame_bytes_max = core::limits::frame_bytes_max;   // <= compile-time max
+        std::uint64_t frame_bytes_max = core::limits::frame_bytes_max;    // <= compile-time max
         std::uint32_t batch_events_max = core::limits::batch_events_max;  // <= compile-time max
         std::uint32_t subscriptions_per_connection_max = 64;
         // Bytes queued for sending on one connection before its
@@ -80,7 +80,7 @@ struct Config {
 
     struct Storage {
         storage::SyncMode sync = storage::SyncMode::always;
-        std::uint32_t sync_period_ms = 100;  // 1..60000; used by sync = "periodic"
+        std::uint32_t sync_period_ms = 100;                 // 1..60000; used by sync = "periodic"
         std::uint64_t map_bytes = std::uint64_t{16} << 30;  // 1 MiB .. 1 TiB
         std::uint64_t dedup_window_ms = 120'000;            // 1 .. 86'400'000
         std::uint64_t dedup_events_max = 500'000;           // 1..100'000'000

@@ -385,6 +385,26 @@ void Connection::connect(Loop& loop, const Endpoint& endpoint, ConnectionHandler
     }
 }
 
+namespace {
+
+class Orphanage final : public ConnectionHandler {
+ public:
+    void on_frame(Connection&, core::ByteView) override {}
+    void on_frame_error(Connection&, const core::Error&) override {}
+    void on_closed(Connection& c, const std::optional<core::Error>&) override { delete &c; }
+};
+
+Orphanage orphanage;
+
+}  // namespace
+
+void abandon(std::unique_ptr<Connection> connection) {
+    connection->set_handler(orphanage);
+    if (!connection->closing()) connection->close(std::nullopt, Connection::Flush::no);
+    connection->force_close();
+    (void)connection.release();  // deleted by Orphanage::on_closed
+}
+
 // --- Listener ---
 
 struct Listener::State {

@@ -61,6 +61,11 @@ class ConnectionHandler {
     virtual void on_closed(Connection& connection, const std::optional<core::Error>& why) = 0;
 };
 
+// Takes ownership of a connection its owner is dropping: closes it and
+// deletes it from the close callback. For owners going away before their
+// connections' close callbacks can run.
+void abandon(std::unique_ptr<Connection> connection);
+
 struct ConnectionLimits {
     std::size_t frame_bytes_max = 0;
     // Above this many queued bytes, writable() turns false; on_writable fires

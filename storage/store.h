@@ -253,6 +253,8 @@ class Store {
         std::string_view stream) const;
 
     StoreStats stats() const;
+    // Set once an I/O error made the store refuse writes (until reopened).
+    std::optional<core::Error> failure() const;
     const StoreOptions& options() const;
 
     class Impl;
