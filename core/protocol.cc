@@ -69,15 +69,29 @@ const char* type_name(Type type) noexcept {
 
 Type type_of(const Message& message) noexcept {
     // In the order of the Message variant's alternatives.
-    static constexpr Type types[] = {
-        Type::hello,        Type::publish,          Type::subscribe,
-        Type::credit,       Type::ack,              Type::unsubscribe,
-        Type::status,       Type::stream_list,      Type::stream_info,
-        Type::stream_create, Type::stream_delete,   Type::verify,
-        Type::welcome,      Type::publish_ack,      Type::events,
-        Type::subscribed,   Type::subscription_ended, Type::error,
-        Type::status_reply, Type::stream_list_reply, Type::stream_info_reply,
-        Type::done,         Type::verify_reply};
+    static constexpr Type types[] = {Type::hello,
+                                     Type::publish,
+                                     Type::subscribe,
+                                     Type::credit,
+                                     Type::ack,
+                                     Type::unsubscribe,
+                                     Type::status,
+                                     Type::stream_list,
+                                     Type::stream_info,
+                                     Type::stream_create,
+                                     Type::stream_delete,
+                                     Type::verify,
+                                     Type::welcome,
+                                     Type::publish_ack,
+                                     Type::events,
+                                     Type::subscribed,
+                                     Type::subscription_ended,
+                                     Type::error,
+                                     Type::status_reply,
+                                     Type::stream_list_reply,
+                                     Type::stream_info_reply,
+                                     Type::done,
+                                     Type::verify_reply};
     static_assert(std::size(types) == std::variant_size_v<Message>);
     return types[message.index()];
 }
@@ -231,17 +245,27 @@ class Reader {
     }
     static const char* kind_name(object_type t) {
         switch (t) {
-            case object_type::NIL: return "nil";
-            case object_type::BOOLEAN: return "boolean";
-            case object_type::POSITIVE_INTEGER: return "unsigned integer";
-            case object_type::NEGATIVE_INTEGER: return "negative integer";
+            case object_type::NIL:
+                return "nil";
+            case object_type::BOOLEAN:
+                return "boolean";
+            case object_type::POSITIVE_INTEGER:
+                return "unsigned integer";
+            case object_type::NEGATIVE_INTEGER:
+                return "negative integer";
             case object_type::FLOAT32:
-            case object_type::FLOAT64: return "float";
-            case object_type::STR: return "string";
-            case object_type::BIN: return "bin";
-            case object_type::ARRAY: return "array";
-            case object_type::MAP: return "map";
-            case object_type::EXT: return "ext";
+            case object_type::FLOAT64:
+                return "float";
+            case object_type::STR:
+                return "string";
+            case object_type::BIN:
+                return "bin";
+            case object_type::ARRAY:
+                return "array";
+            case object_type::MAP:
+                return "map";
+            case object_type::EXT:
+                return "ext";
         }
         return "unknown";
     }

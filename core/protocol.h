@@ -180,8 +180,9 @@ struct Events {
 
 struct StreamPosition {
     std::string stream;
-    Seq next_seq;    // the first seq the subscription will deliver
-    Digest prev_hash;  // the chain hash of next_seq - 1: verify the first delivered event against it
+    Seq next_seq;  // the first seq the subscription will deliver
+    Digest
+        prev_hash;  // the chain hash of next_seq - 1: verify the first delivered event against it
 };
 
 struct Subscribed {
@@ -255,11 +256,10 @@ struct VerifyReply {
     std::string problem;
 };
 
-using Message =
-    std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status, StreamList,
-                 StreamInfo, StreamCreate, StreamDelete, Verify, Welcome, PublishAck, Events,
-                 Subscribed, SubscriptionEnded, ErrorReply, StatusReply, StreamListReply,
-                 StreamInfoReply, Done, VerifyReply>;
+using Message = std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status,
+                             StreamList, StreamInfo, StreamCreate, StreamDelete, Verify, Welcome,
+                             PublishAck, Events, Subscribed, SubscriptionEnded, ErrorReply,
+                             StatusReply, StreamListReply, StreamInfoReply, Done, VerifyReply>;
 
 // The wire type of a decoded message.
 Type type_of(const Message& message) noexcept;

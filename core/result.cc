@@ -69,9 +69,11 @@ const char* errc_name(errc e) noexcept {
 }
 
 std::string Error::message() const {
-    std::string name = code.category() == spirit_category()
-                           ? std::string(errc_name(static_cast<errc>(code.value())))
-                           : code.message();
+    if (code.category() != spirit_category()) {
+        // Details of system, libuv and LMDB errors already carry their text.
+        return detail.empty() ? code.message() : detail;
+    }
+    std::string name = errc_name(static_cast<errc>(code.value()));
     if (detail.empty()) return name;
     return detail + " (" + name + ")";
 }

@@ -474,10 +474,34 @@ int run_cli(int argc, char** argv) {
         app.add_subcommand("bench", "measure publish and delivery throughput and latency");
     add_bench_options(*bench_cmd, ba);
 
+    // Name an unknown command instead of CLI11's "a subcommand is required".
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--server" || arg == "--socket" || arg == "--token" || arg == "--timeout-ms") {
+            ++i;
+            continue;
+        }
+        if (arg.starts_with("-")) continue;
+        const auto commands = app.get_subcommands([](CLI::App*) { return true; });
+        const bool known = std::any_of(commands.begin(), commands.end(),
+                                       [&](CLI::App* c) { return c->check_name(arg); });
+        if (!known) {
+            std::fprintf(stderr, "spirit: unknown command \"%s\"; see spirit --help\n",
+                         arg.c_str());
+            return usage;
+        }
+        break;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? ok : usage;
+    }
+    if (!g.server.empty()) {
+        if (auto endpoint = net::parse_endpoint(g.server); !endpoint) {
+            std::fprintf(stderr, "spirit: --server %s\n", endpoint.error().detail.c_str());
+            return usage;
+        }
     }
     if (!g.server.empty() && !g.socket.empty()) {
         std::fprintf(stderr, "spirit: give --server or --socket, not both\n");

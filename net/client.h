@@ -49,8 +49,10 @@ struct ClientOptions {
     bool reconnect = true;
     std::uint32_t reconnect_delay_ms_min = 50;
     std::uint32_t reconnect_delay_ms_max = 2000;
-    // Queued publishes to one stream sent in one frame, at most.
+    // Queued publishes to one stream are sent in one frame up to these
+    // bounds (a single larger publish call still goes alone).
     std::size_t publish_batch_events_max = 1024;
+    std::size_t publish_batch_bytes_max = 1u << 20;
 };
 
 struct PublishOptions {
@@ -184,6 +186,7 @@ class Client final : public ConnectionHandler {
         std::optional<core::Seq> expected;
         std::vector<OwnedEvent> events;
         std::vector<Part> parts;
+        std::size_t bytes = 0;
     };
     struct InFlight {
         std::vector<Part> parts;

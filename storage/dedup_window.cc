@@ -9,20 +9,15 @@ namespace spirit::storage::detail {
 
 namespace {
 
-std::size_t slots_for(std::uint64_t events_max) {
-    std::size_t n = 16;
-    while (n < events_max * 2) n <<= 1;
-    return n;
-}
+constexpr std::size_t slots_initial = 1024;
 
 }  // namespace
 
 DedupWindow::DedupWindow(std::uint64_t events_max, std::uint64_t window_ns)
     : events_max_(events_max),
       window_ns_(window_ns),
-      slots_(slots_for(events_max)),
-      mask_(slots_.size() - 1),
-      ring_(events_max) {
+      slots_(slots_initial),
+      mask_(slots_initial - 1) {
     SPIRIT_ASSERT(events_max >= 1);
 }
 
@@ -49,14 +44,17 @@ std::optional<DedupWindow::Found> DedupWindow::find_or_insert(core::StreamId str
     SPIRIT_ASSERT(stream.value() != 0);
     std::size_t i = probe(stream.value(), id);
     if (slots_[i].stream != 0) return Found{core::Seq{slots_[i].seq}, slots_[i].generation};
-    if (ring_count_ == events_max_) {
+    if (ring_.size() == events_max_) {
         evict_oldest();
         i = probe(stream.value(), id);  // eviction may have shifted slots
     }
+    if ((size_ + 1) * 2 > slots_.size()) {
+        grow();
+        i = probe(stream.value(), id);
+    }
     slots_[i] = Slot{stream.value(), id, seq.value(), generation, ts.value()};
     ++size_;
-    ring_[(ring_head_ + ring_count_) % events_max_] = Inserted{ts.value(), stream.value(), id};
-    ++ring_count_;
+    ring_.push_back(Inserted{ts.value(), stream.value(), id});
     SPIRIT_ASSERT(size_ <= events_max_);
     return std::nullopt;
 }
@@ -80,18 +78,26 @@ void DedupWindow::erase_after(core::StreamId stream, core::Seq after) {
 }
 
 void DedupWindow::evict_expired(core::TimestampNs now) {
-    while (ring_count_ > 0 && ring_[ring_head_].ts + window_ns_ < now.value()) evict_oldest();
+    while (!ring_.empty() && ring_.front().ts + window_ns_ < now.value()) evict_oldest();
 }
 
 void DedupWindow::evict_oldest() {
-    SPIRIT_ASSERT(ring_count_ > 0);
-    const Inserted& oldest = ring_[ring_head_];
+    SPIRIT_ASSERT(!ring_.empty());
+    const Inserted& oldest = ring_.front();
     std::size_t i = probe(oldest.stream, oldest.id);
     // Only if the slot is the one this ring entry inserted: it may have been
     // erased (a failed append) and inserted again since.
     if (slots_[i].stream != 0 && slots_[i].ts == oldest.ts) remove_at(i);
-    ring_head_ = (ring_head_ + 1) % events_max_;
-    --ring_count_;
+    ring_.pop_front();
+}
+
+void DedupWindow::grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    mask_ = slots_.size() - 1;
+    for (const Slot& s : old) {
+        if (s.stream != 0) slots_[probe(s.stream, s.id)] = s;
+    }
 }
 
 void DedupWindow::remove_at(std::size_t index) {

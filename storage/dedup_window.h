@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <vector>
 
@@ -21,7 +22,8 @@ namespace spirit::storage::detail {
 
 class DedupWindow {
  public:
-    // REQUIRES: events_max >= 1. Memory: about 96 bytes per event of capacity.
+    // REQUIRES: events_max >= 1. Memory grows with the ids held (about 130
+    // bytes each at the table's lowest load), not with events_max.
     DedupWindow(std::uint64_t events_max, std::uint64_t window_ns);
 
     struct Found {
@@ -63,6 +65,7 @@ class DedupWindow {
     std::size_t probe(std::uint64_t stream, const core::EventId& id) const;
     void remove_at(std::size_t index);
     void evict_oldest();
+    void grow();
 
     const std::uint64_t events_max_;
     const std::uint64_t window_ns_;
@@ -70,10 +73,8 @@ class DedupWindow {
     std::vector<Slot> slots_;
     std::size_t mask_;
     std::uint64_t size_ = 0;
-    // Insertion order; a ring of events_max_ entries.
-    std::vector<Inserted> ring_;
-    std::size_t ring_head_ = 0;  // oldest
-    std::size_t ring_count_ = 0;
+    // Insertion order, oldest first; at most events_max_ entries.
+    std::deque<Inserted> ring_;
 };
 
 }  // namespace spirit::storage::detail

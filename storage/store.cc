@@ -715,7 +715,9 @@ StoreStats Store::stats() const {
     return impl_->writer().stats();
 }
 
-std::optional<core::Error> Store::failure() const { return impl_->writer().failure(); }
+std::optional<core::Error> Store::failure() const {
+    return impl_->writer().failure();
+}
 
 const StoreOptions& Store::options() const {
     return impl_->options_;

@@ -79,7 +79,7 @@ std::vector<Message> samples() {
                    {{1, core::Seq{9}}},
                    {"node-a", "node-b"}},
         events,
-        Subscribed{5, {{"orders", core::Seq{10}}, {"orders.eu", core::Seq{1}}}},
+        Subscribed{5, {{"orders", core::Seq{10}, {}}, {"orders.eu", core::Seq{1}, {}}}},
         SubscriptionEnded{5, 200, "stream orders was deleted"},
         ErrorReply{7, 202, "stream orders: expected last seq 1, but it is 2"},
         ErrorReply{std::nullopt, 100, "bad frame"},

@@ -1,0 +1,334 @@
+// Publish and subscribe through real spiritd processes over a Unix socket:
+// many producers, subscriptions from first / a seq / a time / new, every
+// event once and in order with its chain verified by the client library;
+// a durable consumer (the spirit CLI) killed mid-stream resumes after its
+// last ack; SIGKILL of spiritd while publishing loses no acknowledged event.
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/codec.h"
+#include "tests/integration/daemon_harness.h"
+
+using namespace spirit;
+namespace proto = core::protocol;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+struct Received {
+    std::vector<std::uint64_t> seqs;
+    std::vector<std::string> payloads;
+    std::vector<std::uint64_t> stamps;
+};
+
+// Subscribes and collects until `expected` events or `timeout`.
+Received collect(net::Client& client, net::SubscribeOptions options, std::size_t expected,
+                 milliseconds timeout = seconds(60)) {
+    Received r;
+    auto sub = client.subscribe(options, [&](const core::EnvelopeView& e) {
+        r.seqs.push_back(e.seq.value());
+        r.payloads.emplace_back(core::as_chars(e.payload));
+        r.stamps.push_back(e.timestamp_ns.value());
+    });
+    REQUIRE(sub);
+    auto done =
+        client.run_until([&] { return r.seqs.size() >= expected || (*sub)->ended(); }, timeout);
+    INFO("received " << r.seqs.size() << " of " << expected);
+    REQUIRE(done);
+    REQUIRE_FALSE((*sub)->ended());  // a chain break would end it with hash_mismatch
+    return r;
+}
+
+void check_consecutive(const Received& r, std::uint64_t first) {
+    for (std::size_t i = 0; i < r.seqs.size(); ++i) REQUIRE(r.seqs[i] == first + i);
+}
+
+}  // namespace
+
+TEST_CASE("100,000 events from 4 producers reach subscribers from first, a seq, a time and new",
+          "[integration]") {
+    test::Daemon daemon;
+    daemon.start();
+    constexpr int producers = 4;
+    constexpr int per_producer = 25'000;
+    constexpr std::size_t total = producers * per_producer;
+
+    // A `new` subscriber started before anything is published.
+    std::atomic<bool> new_ready{false};
+    Received from_new;
+    std::thread new_thread([&] {
+        auto client = daemon.client();
+        net::SubscribeOptions options{.target = "orders", .from = proto::From::new_};
+        std::atomic<bool>* ready = &new_ready;
+        auto sub = client->subscribe(
+            options, [&](const core::EnvelopeView& e) { from_new.seqs.push_back(e.seq.value()); });
+        REQUIRE(sub);
+        ready->store(true);
+        REQUIRE(client->run_until([&] { return from_new.seqs.size() >= total; }, seconds(120)));
+    });
+    while (!new_ready) std::this_thread::sleep_for(milliseconds(5));
+
+    std::mutex mutex;
+    std::uint64_t middle_ts = 0;
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+            auto client = daemon.client();
+            std::vector<std::string> payloads;
+            for (int i = 0; i < per_producer; ++i) payloads.push_back(fmt::format("p{}-{}", p, i));
+            int acked = 0;
+            for (int i = 0; i < per_producer; ++i) {
+                core::EventDraft e{std::nullopt,
+                                   "test",
+                                   {},
+                                   core::as_bytes(payloads[static_cast<std::size_t>(i)])};
+                client->publish_async("orders", std::span(&e, 1), {},
+                                      [&, i](core::Result<net::PublishReceipt> r) {
+                                          REQUIRE(r);
+                                          ++acked;
+                                          if (p == 0 && i == per_producer / 2) {
+                                              std::lock_guard lock(mutex);
+                                              middle_ts = r->timestamp_ns.value();
+                                          }
+                                      });
+                if (client->publishes_in_flight() >= 256) {
+                    REQUIRE(client->run_until([&] { return client->publishes_in_flight() < 64; },
+                                              seconds(60)));
+                }
+            }
+            REQUIRE(client->flush(seconds(60)));
+            REQUIRE(acked == per_producer);
+        });
+    }
+    for (auto& t : threads) t.join();
+    new_thread.join();
+
+    auto client = daemon.client();
+    SECTION("from first: all, once, in order, each producer's events in its order") {
+        Received all = collect(*client, {.target = "orders"}, total);
+        REQUIRE(all.seqs.size() == total);
+        check_consecutive(all, 1);
+        std::set<std::string> unique(all.payloads.begin(), all.payloads.end());
+        CHECK(unique.size() == total);
+        std::map<int, int> next;
+        for (const std::string& payload : all.payloads) {
+            const int producer = payload[1] - '0';
+            const int index = std::stoi(payload.substr(payload.find('-') + 1));
+            REQUIRE(index == next[producer]);
+            ++next[producer];
+        }
+        // Nothing more arrives: exactly once.
+        CHECK(client->run_for(milliseconds(200)));
+    }
+    SECTION("from a seq") {
+        Received r =
+            collect(*client, {.target = "orders", .from = proto::From::seq, .from_value = 50'001},
+                    total - 50'000);
+        REQUIRE(r.seqs.size() == total - 50'000);
+        check_consecutive(r, 50'001);
+    }
+    SECTION("from a time") {
+        REQUIRE(middle_ts > 0);
+        Received all = collect(*client, {.target = "orders"}, total);
+        std::size_t first_at = 0;
+        while (all.stamps[first_at] < middle_ts) ++first_at;
+        auto client2 = daemon.client();
+        Received r = collect(
+            *client2, {.target = "orders", .from = proto::From::time, .from_value = middle_ts},
+            total - first_at);
+        REQUIRE(r.seqs.size() == total - first_at);
+        CHECK(r.seqs.front() == first_at + 1);
+        CHECK(r.stamps.front() >= middle_ts);
+        check_consecutive(r, first_at + 1);
+    }
+    SECTION("new: everything published after it started, and only that") {
+        REQUIRE(from_new.seqs.size() == total);
+        check_consecutive(from_new, 1);
+        Received later;
+        auto sub = client->subscribe(
+            {.target = "orders", .from = proto::From::new_},
+            [&](const core::EnvelopeView& e) { later.seqs.push_back(e.seq.value()); });
+        REQUIRE(sub);
+        CHECK(client->run_for(milliseconds(200)));
+        CHECK(later.seqs.empty());
+        auto publisher = daemon.client();
+        const std::string payload = "one more";
+        core::EventDraft e{std::nullopt, "", {}, core::as_bytes(payload)};
+        REQUIRE(publisher->publish("orders", std::span(&e, 1)));
+        REQUIRE(client->run_until([&] { return !later.seqs.empty(); }, seconds(10)));
+        CHECK(later.seqs == std::vector<std::uint64_t>{total + 1});
+    }
+}
+
+namespace {
+
+// A child process whose stdout we read line by line.
+struct Child {
+    pid_t pid = -1;
+    int out = -1;
+    std::string buffer;
+    ~Child() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        if (out >= 0) ::close(out);
+    }
+    void start(const std::vector<std::string>& argv) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ::dup2(fds[1], STDOUT_FILENO);
+            ::close(fds[0]);
+            ::close(fds[1]);
+            std::vector<char*> args;
+            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(fds[1]);
+        out = fds[0];
+    }
+    // Lines read so far; waits up to `timeout` for at least `lines`.
+    std::vector<std::string> read_lines(std::size_t lines, milliseconds timeout) {
+        std::vector<std::string> got;
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (got.size() < lines && std::chrono::steady_clock::now() < deadline) {
+            std::size_t nl;
+            while ((nl = buffer.find('\n')) != std::string::npos && got.size() < lines) {
+                got.push_back(buffer.substr(0, nl));
+                buffer.erase(0, nl + 1);
+            }
+            if (got.size() >= lines) break;
+            pollfd p{out, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            char chunk[65536];
+            ssize_t n = ::read(out, chunk, sizeof chunk);
+            if (n <= 0) break;
+            buffer.append(chunk, static_cast<std::size_t>(n));
+        }
+        return got;
+    }
+};
+
+std::uint64_t seq_of(const std::string& json_line) {
+    const auto at = json_line.find("\"seq\":");
+    REQUIRE(at != std::string::npos);
+    return std::stoull(json_line.substr(at + 6));
+}
+
+}  // namespace
+
+TEST_CASE("a durable consumer killed mid-stream resumes after its last ack", "[integration]") {
+    test::Daemon daemon;
+    daemon.start();
+    constexpr std::uint64_t total = 20'000;
+    {
+        auto client = daemon.client();
+        std::vector<std::string> payloads;
+        for (std::uint64_t i = 0; i < total; ++i) payloads.push_back(std::to_string(i + 1));
+        std::vector<core::EventDraft> batch;
+        for (const auto& p : payloads) batch.push_back({std::nullopt, "t", {}, core::as_bytes(p)});
+        for (std::size_t at = 0; at < batch.size(); at += 1000) {
+            REQUIRE(client->publish("ledger", std::span(batch).subspan(at, 1000)));
+        }
+    }
+    const std::vector<std::string> command{
+        SPIRIT_CLI, "--socket", (daemon.dir() / "spirit.sock").string(),
+        "sub",      "ledger",   "--durable",
+        "billing",  "--credit", "50"};
+    std::uint64_t last_printed = 0;
+    {
+        Child consumer;
+        consumer.start(command);
+        auto lines = consumer.read_lines(5000, seconds(30));
+        REQUIRE(lines.size() == 5000);
+        for (std::size_t i = 0; i < lines.size(); ++i) REQUIRE(seq_of(lines[i]) == i + 1);
+        last_printed = seq_of(lines.back());
+        ::kill(consumer.pid, SIGKILL);  // mid-stream: no goodbye, no final ack
+        ::waitpid(consumer.pid, nullptr, 0);
+        consumer.pid = -1;
+    }
+    // The same durable name resumes after its last stored ack: at or before
+    // the last event it printed (acks trail delivery), never from the start,
+    // and then through to the end without a gap.
+    Child again;
+    again.start(command);
+    auto lines = again.read_lines(1, seconds(30));
+    REQUIRE(lines.size() == 1);
+    const std::uint64_t resumed_at = seq_of(lines.front());
+    INFO("printed up to " << last_printed << ", resumed at " << resumed_at);
+    CHECK(resumed_at > 1);
+    CHECK(resumed_at <= last_printed + 1);
+    auto rest = again.read_lines(total - resumed_at, seconds(60));
+    REQUIRE(rest.size() == total - resumed_at);
+    CHECK(seq_of(rest.back()) == total);
+}
+
+TEST_CASE("SIGKILL of spiritd while publishing loses no acknowledged event", "[integration]") {
+    test::Daemon daemon;
+    daemon.start();
+    std::map<std::uint64_t, std::string> acked;  // seq -> payload
+    std::atomic<bool> stop{false};
+    std::thread producer([&] {
+        net::ClientOptions options;
+        options.reconnect = false;
+        auto client = daemon.client(options);
+        std::deque<std::string> payloads;  // stable addresses for the callbacks
+        std::uint64_t n = 0;
+        while (!stop) {
+            payloads.push_back(fmt::format("event-{}", n++));
+            core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payloads.back())};
+            const std::string* p = &payloads.back();
+            client->publish_async("crashy", std::span(&e, 1), {},
+                                  [&acked, p](core::Result<net::PublishReceipt> r) {
+                                      if (r) acked[r->first_seq.value()] = *p;
+                                  });
+            if (client->publishes_in_flight() >= 128) {
+                if (!client->run_until([&] { return client->publishes_in_flight() < 32; },
+                                       seconds(10))) {
+                    break;  // the daemon is gone
+                }
+            }
+            if (payloads.size() > 2'000'000) break;
+        }
+        (void)client->flush(seconds(2));
+    });
+    std::this_thread::sleep_for(milliseconds(1500));
+    daemon.kill9();
+    stop = true;
+    producer.join();
+    REQUIRE(acked.size() > 1000);
+
+    daemon.start();
+    auto client = daemon.client();
+    auto info = client->stream_info("crashy");
+    REQUIRE(info);
+    Received r = collect(*client, {.target = "crashy"}, info->last_seq.value(), seconds(60));
+    INFO("acked " << acked.size() << ", stored " << info->last_seq.value());
+    REQUIRE(info->last_seq.value() >= acked.rbegin()->first);
+    for (const auto& [seq, payload] : acked) {
+        REQUIRE(seq <= r.seqs.size());
+        REQUIRE(r.payloads[seq - 1] == payload);
+    }
+    auto verify = client->verify("crashy");
+    REQUIRE(verify);
+    CHECK_FALSE(verify->break_seq);
+}
