@@ -516,13 +516,13 @@ void Client::handle(proto::Message&& message) {
 }
 
 void Client::on_closed(Connection& connection, const std::optional<core::Error>& why) {
-    if (connection_.get() == &connection) {
-        // The close callback allows destroying it now.
-        connection_.reset();
-    }
-    lost(why                 ? *why
-         : connection_error_ ? *connection_error_
-                             : error_of(errc::connection_lost, "the daemon closed the connection"));
+    // `why` lives in the connection: copy it before the connection goes.
+    const core::Error reason =
+        why                 ? *why
+        : connection_error_ ? *connection_error_
+                            : error_of(errc::connection_lost, "the daemon closed the connection");
+    if (connection_.get() == &connection) connection_.reset();  // the close callback allows it
+    lost(reason);
 }
 
 void Client::lost(const core::Error& why) {

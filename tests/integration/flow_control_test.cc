@@ -92,8 +92,10 @@ TEST_CASE("a stuck subscriber costs bounded memory and does not slow the publish
                                    << " MiB; bounds: " << rss_anon_bound_kib / 1024 << " MiB, "
                                    << stuck_extra_bound_kib / 1024 << " MiB extra)");
     CHECK(delivered_to_no_credit == 0);
+#ifndef SPIRIT_SANITIZED  // ASan's redzones and quarantine make memory figures meaningless
     CHECK(peak < rss_anon_bound_kib);
     CHECK(peak < peak_baseline + stuck_extra_bound_kib);
+#endif
     // Within noise: these machines are shared; a stuck subscriber that cost
     // the publisher anything real would show as a far larger drop.
     CHECK(stuck > baseline * 0.5);
