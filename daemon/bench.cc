@@ -152,8 +152,9 @@ void produce(Shared& shared, int index, std::uint64_t count, LatencyHistogram& a
             ++in_flight;
             sent += n;
         }
-        auto r = (*client)->run_until([&] { return in_flight < a.in_flight || acked >= count; },
-                                      std::chrono::milliseconds(rate > 0 ? 1 : 30'000));
+        auto r = (*client)->run_until(
+            [&] { return (sent < count && in_flight < a.in_flight) || acked >= count; },
+            std::chrono::milliseconds(rate > 0 ? 1 : 30'000));
         if (!r && !r.error().is(core::errc::timeout))
             return shared.fail("producer: " + r.error().message());
     }

@@ -67,6 +67,7 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
 
 Client::~Client() {
     reconnect_timer_.reset();
+    turn_timer_.reset();
     if (connection_) abandon(std::move(connection_));
 }
 
@@ -123,9 +124,10 @@ core::Result<void> Client::turn(Clock::time_point deadline) {
     const auto wait = deadline > now
                           ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
                           : std::chrono::milliseconds(0);
-    Timer bound(loop_);
-    bound.start(static_cast<std::uint64_t>(wait.count()) + 1, 0, [] {});
+    if (!turn_timer_) turn_timer_ = std::make_unique<Timer>(loop_);
+    turn_timer_->start(static_cast<std::uint64_t>(wait.count()) + 1, 0, [] {});
     loop_.run_once(true);
+    turn_timer_->stop();
     if (!connection_ && !reconnecting_) {
         return core::Unexpected{connection_error_
                                     ? *connection_error_

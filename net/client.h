@@ -211,6 +211,9 @@ class Client final : public ConnectionHandler {
 
     ClientOptions options_;
     Loop loop_;
+    // Bounds each blocking loop turn; one timer re-armed, never recreated (a
+    // handle closing every turn would keep the loop from ever blocking).
+    std::unique_ptr<Timer> turn_timer_;
     std::unique_ptr<Connection> connection_;
     bool ready_ = false;  // Welcome received
     core::protocol::Welcome welcome_;
