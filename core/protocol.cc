@@ -107,8 +107,12 @@ constexpr std::size_t list_items_max = 100'000;
 // problem is kept; later reads return defaults; the caller checks once.
 class Reader {
  public:
-    Reader(const msgpack::object& array, std::string what, std::uint32_t start)
-        : array_(array), what_(std::move(what)), index_(start) {}
+    // `message` names the message ("Publish"); an item reader also names the
+    // list field and index. Descriptions are built only for an error.
+    Reader(const msgpack::object& array, const char* message, std::uint32_t start)
+        : array_(array), message_(message), index_(start) {}
+    Reader(const msgpack::object& array, const char* message, const char* list, std::size_t item)
+        : array_(array), message_(message), list_(list), item_(item), index_(0) {}
 
     std::optional<Error>& error() { return error_; }
     bool failed() const { return error_.has_value(); }
@@ -206,13 +210,12 @@ class Reader {
     void items(const char* field, std::span<const msgpack::object> list, Read read) {
         for (std::size_t i = 0; i < list.size() && !failed(); ++i) {
             const msgpack::object& item = list[i];
-            std::string item_what = fmt::format("{} {}[{}]", what_, field, i);
             if (item.type != object_type::ARRAY) {
                 error_ = Error{make_error_code(errc::malformed),
-                               fmt::format("{}: expected an array", item_what)};
+                               fmt::format("{} {}[{}]: expected an array", what(), field, i)};
                 return;
             }
-            Reader r(item, std::move(item_what), 0);
+            Reader r(item, message_, field, i);
             read(r);
             if (r.failed()) error_ = std::move(r.error());
         }
@@ -220,7 +223,7 @@ class Reader {
     void fail(const char* field, const std::string& problem, errc code = errc::malformed) {
         if (!error_) {
             error_ = Error{make_error_code(code),
-                           fmt::format("{} field {} ({}): {}", what_, index_ - 1, field, problem)};
+                           fmt::format("{} field {} ({}): {}", what(), index_ - 1, field, problem)};
         }
     }
 
@@ -229,7 +232,7 @@ class Reader {
         if (error_) return nullptr;
         if (index_ >= array_.via.array.size) {
             error_ = Error{make_error_code(errc::malformed),
-                           fmt::format("{}: field {} ({}) is missing", what_, index_, field)};
+                           fmt::format("{}: field {} ({}) is missing", what(), index_, field)};
             return nullptr;
         }
         return &array_.via.array.ptr[index_++];
@@ -270,8 +273,15 @@ class Reader {
         return "unknown";
     }
 
+    std::string what() const {
+        if (list_ == nullptr) return message_;
+        return fmt::format("{} {}[{}]", message_, list_, item_);
+    }
+
     const msgpack::object& array_;
-    std::string what_;
+    const char* message_;
+    const char* list_ = nullptr;
+    std::size_t item_ = 0;
     std::uint32_t index_;
     std::optional<Error> error_;
 };

@@ -125,9 +125,25 @@ core::Result<void> Client::turn(Clock::time_point deadline) {
                           ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
                           : std::chrono::milliseconds(0);
     if (!turn_timer_) turn_timer_ = std::make_unique<Timer>(loop_);
-    turn_timer_->start(static_cast<std::uint64_t>(wait.count()) + 1, 0, [] {});
+    // libuv runs due timers before it polls: a one-shot timer already due
+    // would fire first and leave the poll unbounded. A repeating timer from
+    // a fresh clock always bounds it.
+    loop_.update_time();
+    const auto bound = static_cast<std::uint64_t>(wait.count()) + 1;
+    turn_timer_->start(bound, bound, [] {});
     loop_.run_once(true);
     turn_timer_->stop();
+    if (!connection_ && !reconnecting_) {
+        return core::Unexpected{connection_error_
+                                    ? *connection_error_
+                                    : error_of(errc::connection_lost, "the connection is closed")};
+    }
+    return {};
+}
+
+core::Result<void> Client::poll() {
+    send_outgoing();
+    loop_.run_once(false);
     if (!connection_ && !reconnecting_) {
         return core::Unexpected{connection_error_
                                     ? *connection_error_

@@ -151,6 +151,9 @@ class Client final : public ConnectionHandler {
     // turn), delivering events and receipts. Errors: timeout (run_until),
     // connection_lost when reconnecting is off and the connection is gone.
     [[nodiscard]] core::Result<void> run_for(std::chrono::milliseconds duration);
+    // One turn of the loop without blocking: sends what is queued and
+    // handles whatever has arrived.
+    [[nodiscard]] core::Result<void> poll();
     [[nodiscard]] core::Result<void> run_until(const std::function<bool()>& done,
                                                std::chrono::milliseconds timeout);
 

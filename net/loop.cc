@@ -43,6 +43,10 @@ std::uint64_t Loop::now_ms() const {
     return uv_now(loop_.get());
 }
 
+void Loop::update_time() {
+    uv_update_time(loop_.get());
+}
+
 namespace {
 
 struct Work {

@@ -38,6 +38,8 @@ class Loop {
     void stop();
     // Milliseconds of the loop's clock (cached per iteration).
     std::uint64_t now_ms() const;
+    // Refreshes the cached clock, so a timer started next counts from now.
+    void update_time();
 
     // Runs `work` on libuv's thread pool, then `after` on the loop thread.
     // For blocking work (a full-stream verify) that must not stall the loop.
