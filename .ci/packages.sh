@@ -5,12 +5,12 @@
 # libs:    libuv1-dev libsodium-dev liblmdb-dev libmsgpack-cxx-dev
 #          libtomlplusplus-dev libexpected-dev libfmt-dev libspdlog-dev
 #          libcli11-dev libsystemd-dev
-# tests:   catch2 python3-msgpack python3-nacl lmdb-utils
+# tests:   catch2 python3-msgpack python3-nacl lmdb-utils fiu-utils (I/O error injection)
 spirit_packages=(
     cmake ninja-build g++ pkg-config
     libuv1-dev libsodium-dev liblmdb-dev libmsgpack-cxx-dev
     libtomlplusplus-dev libexpected-dev libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
-    catch2 python3-msgpack python3-nacl lmdb-utils
+    catch2 python3-msgpack python3-nacl lmdb-utils fiu-utils
 )
 
 spirit_install_packages() {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <thread>
 
 #include "core/codec.h"
 #include "core/hash_chain.h"
@@ -563,4 +564,33 @@ TEST_CASE("an append right after a delete request goes to a new stream", "[stora
     while (finished < 2) f.store().drain_completed();
     CHECK(f.payloads("d") == std::vector<std::string>{"fresh"});
     CHECK_FALSE(f.store().verify("d")->first_break);
+}
+
+TEST_CASE("sync modes: always fsyncs each commit, periodic on a timer, none never",
+          "[storage][unit]") {
+    using storage::SyncMode;
+    for (SyncMode mode : {SyncMode::always, SyncMode::periodic, SyncMode::none}) {
+        storage::StoreOptions options;
+        options.sync_mode = mode;
+        options.sync_period_ms = 20;
+        StoreFixture f(options);
+        f.append_n("s", 10);
+        const std::uint64_t commits = f.store().stats().commits;
+        CHECK(commits >= 1);
+        if (mode == SyncMode::periodic) {
+            // Give the timer a few periods (bounded wait, not a timing assertion).
+            for (int i = 0; i < 100 && f.store().stats().syncs == 0; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            CHECK(f.store().stats().syncs >= 1);
+            CHECK(f.store().stats().syncs <= commits);
+        } else if (mode == SyncMode::always) {
+            CHECK(f.store().stats().syncs == commits);
+        } else {
+            CHECK(f.store().stats().syncs == 0);
+        }
+        f.reopen();
+        CHECK(f.payloads("s").size() == 10);
+        CHECK_FALSE(f.store().verify("s")->first_break);
+    }
 }
