@@ -17,6 +17,8 @@ constexpr std::uint64_t sweep_interval_ms = 250;
 constexpr std::uint64_t close_flush_ms_max = 2000;
 // Shutdown waits this long for publishes in flight before closing anyway.
 constexpr std::uint64_t shutdown_drain_ms_max = 10'000;
+// How often streams are checked against their retention limits.
+constexpr std::uint64_t retention_interval_ms = 1000;
 
 }  // namespace
 
@@ -45,6 +47,9 @@ Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::S
     sweep_timer_ = std::make_unique<net::Timer>(loop_);
     sweep_timer_->start(sweep_interval_ms, sweep_interval_ms, [this] { sweep(); });
     pump_timer_ = std::make_unique<net::Timer>(loop_);
+    retention_timer_ = std::make_unique<net::Timer>(loop_);
+    retention_timer_->start(retention_interval_ms, retention_interval_ms,
+                            [this] { apply_retention(); });
 }
 
 Server::~Server() {
@@ -143,6 +148,7 @@ void Server::shutdown(std::string_view reason) {
     stopped_ = true;
     sweep_timer_->stop();
     pump_timer_->stop();
+    retention_timer_->stop();
     spdlog::info("shutdown complete");
     loop_.stop();
 }

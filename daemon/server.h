@@ -62,6 +62,7 @@ class Server final : public net::ConnectionHandler {
         std::uint64_t publish_bytes_in_flight = 0;
         std::uint64_t publishes_in_flight = 0;
         bool paused_for_publishes = false;
+        bool paused_for_output = false;  // replies queued over the limit: read nothing more
         std::map<std::uint64_t, std::unique_ptr<Subscription>> subscriptions;
     };
     // Where a subscription is in one stream.
@@ -102,11 +103,16 @@ class Server final : public net::ConnectionHandler {
                      const core::Error& error);
     void close_with_error(Session& session, const core::Error& error);
     void send(Session& session, const core::protocol::Message& message);
+    // Pauses or resumes reading from a session's connection: paused while its
+    // publishes await acks over the limit, or its replies are not read.
+    void update_reading(Session& session);
     Session* session_of(std::uint64_t connection_id);
     void publish_completed(std::uint64_t connection_id, std::uint64_t request_id,
                            std::size_t body_bytes, const std::string& stream,
                            core::Result<storage::AppendResult> result);
     void sweep();
+    // Trims streams beyond their retention limits (server_retention.cc).
+    void apply_retention();
     void drain_store();
 
     // Subscriptions (server_subscriptions.cc).
@@ -132,6 +138,8 @@ class Server final : public net::ConnectionHandler {
     std::unique_ptr<net::Async> store_wakeup_;
     std::unique_ptr<net::Timer> sweep_timer_;
     std::unique_ptr<net::Timer> pump_timer_;
+    std::unique_ptr<net::Timer> retention_timer_;
+    std::set<std::string> trims_in_flight_;
     std::vector<std::unique_ptr<net::Listener>> listeners_;
     std::map<std::uint64_t, Session> sessions_;
     std::uint64_t started_ms_ = 0;

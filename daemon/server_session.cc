@@ -62,6 +62,20 @@ void Server::accept(std::unique_ptr<net::Connection> connection) {
 void Server::send(Session& session, const proto::Message& message) {
     proto::encode(session.connection->send_buffer(), message);
     session.connection->commit_send_buffer();
+    if (!session.connection->writable() && !session.paused_for_output) {
+        // A client that does not read its replies gets no more requests read.
+        session.paused_for_output = true;
+        update_reading(session);
+    }
+}
+
+void Server::update_reading(Session& session) {
+    if (session.connection->closing()) return;
+    if (session.paused_for_publishes || session.paused_for_output || shutting_down_) {
+        session.connection->pause_reading();
+    } else {
+        session.connection->resume_reading();
+    }
 }
 
 void Server::reply_error(Session& session, std::optional<std::uint64_t> request_id,
@@ -84,6 +98,10 @@ void Server::on_frame_error(net::Connection& connection, const core::Error& prob
 void Server::on_writable(net::Connection& connection) {
     Session* s = session_of(connection.id());
     if (s == nullptr) return;
+    if (s->paused_for_output) {
+        s->paused_for_output = false;
+        update_reading(*s);
+    }
     for (auto& [id, sub] : s->subscriptions) schedule(*sub);
     pump_scheduled();
 }
@@ -217,7 +235,7 @@ void Server::handle_publish(Session& session, const proto::Publish& publish,
         !session.paused_for_publishes) {
         // Back-pressure: read nothing more until acks drain.
         session.paused_for_publishes = true;
-        session.connection->pause_reading();
+        update_reading(session);
     }
 }
 
@@ -251,10 +269,10 @@ void Server::publish_completed(std::uint64_t connection_id, std::uint64_t reques
         }
         reply_error(*session, request_id, result.error());
     }
-    if (session->paused_for_publishes && !shutting_down_ &&
+    if (session->paused_for_publishes &&
         session->publish_bytes_in_flight <= config_.limits.publish_bytes_in_flight_max / 2) {
         session->paused_for_publishes = false;
-        session->connection->resume_reading();
+        update_reading(*session);
     }
 }
 
@@ -279,7 +297,11 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
         reply.uptime_ms = loop_.now_ms() - started_ms_;
         reply.connections = sessions_.size();
         for (auto& [id, s] : sessions_) reply.subscriptions += s.subscriptions.size();
-        if (auto streams = store_->list_streams()) reply.streams = streams->size();
+        if (auto streams = store_->list_streams()) {
+            reply.streams = static_cast<std::uint64_t>(std::count_if(
+                streams->begin(), streams->end(),
+                [](const storage::StreamInfo& i) { return !core::is_system_stream(i.name); }));
+        }
         const storage::StoreStats stats = store_->stats();
         reply.commits = stats.commits;
         reply.syncs = stats.syncs;

@@ -103,13 +103,19 @@ void Server::handle_subscribe(Session& session, proto::Subscribe&& subscribe) {
             if (!pattern_matches(sub->target, info.name)) continue;
             if (auto added = add_stream(*sub, info.name, positions); !added) {
                 forget_subscription(*sub);
-                return refuse(static_cast<errc>(added.error().code.value()), added.error().detail);
+                const auto code = added.error().code.category() == core::spirit_category()
+                                      ? static_cast<errc>(added.error().code.value())
+                                      : errc::internal;
+                return refuse(code, added.error().detail);
             }
         }
         pattern_subscriptions_.insert({sub->connection_id, id});
     } else if (auto added = add_stream(*sub, sub->target, positions); !added) {
         forget_subscription(*sub);
-        return refuse(errc::internal, added.error().message());
+        const auto code = added.error().code.category() == core::spirit_category()
+                              ? static_cast<errc>(added.error().code.value())
+                              : errc::internal;
+        return refuse(code, added.error().detail);
     }
     if (sub->durable)
         durable_active_.emplace(*sub->durable, SubscriptionKey{sub->connection_id, id});
@@ -213,7 +219,6 @@ void Server::write_cursor(Subscription& sub, const std::string& stream) {
     cursor.writing = true;
     auto queued = store_->set_cursor(
         *sub.durable, stream, target, [this, key, stream, target](core::Result<void> r) {
-            if (!r) spdlog::warn("storing a cursor on {} failed: {}", stream, r.error().message());
             Session* s = session_of(key.first);
             if (s == nullptr) return;
             auto sit = s->subscriptions.find(key.second);
@@ -221,12 +226,20 @@ void Server::write_cursor(Subscription& sub, const std::string& stream) {
             auto cit = sit->second->streams.find(stream);
             if (cit == sit->second->streams.end()) return;
             cit->second.writing = false;
-            if (r) cit->second.stored = std::max(cit->second.stored, target);
+            if (!r) {
+                // Not retried here (a store refusing writes would make that a
+                // busy loop): the consumer's next ack tries again.
+                spdlog::warn("storing the cursor of {} on {} failed: {}", *sit->second->durable,
+                             stream, r.error().message());
+                return;
+            }
+            cit->second.stored = std::max(cit->second.stored, target);
             write_cursor(*sit->second, stream);  // acks that came meanwhile
         });
     if (!queued) {
         cursor.writing = false;
-        spdlog::warn("storing a cursor on {} failed: {}", stream, queued.error().message());
+        spdlog::warn("storing the cursor of {} on {} failed: {}", *sub.durable, stream,
+                     queued.error().message());
     }
 }
 

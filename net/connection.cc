@@ -2,6 +2,10 @@
 
 #include <uv.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
 
@@ -62,6 +66,17 @@ core::Result<sockaddr_storage> resolve(const TcpEndpoint& e) {
     std::memcpy(&addr, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
     uv_freeaddrinfo(req.addrinfo);
     return addr;
+}
+
+bool unix_socket_in_use(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    const bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return live;
 }
 
 }  // namespace
@@ -460,7 +475,14 @@ core::Result<std::unique_ptr<Listener>> Listener::listen(Loop& loop, const Endpo
         s->unix_path = std::get<UnixEndpoint>(endpoint).path;
         uv_pipe_init(loop.get(), &s->pipe, 0);
         s->handle.data = s;
-        ::unlink(s->unix_path.c_str());  // a stale socket from an earlier run
+        // A socket file left by a process that died is removed; one that
+        // still accepts connections belongs to a live process: refuse.
+        if (unix_socket_in_use(s->unix_path)) {
+            uv_close(&s->handle, [](uv_handle_t* h) { delete static_cast<State*>(h->data); });
+            return core::make_error(core::errc::busy,
+                                    fmt::format("{} is in use by another process", s->unix_path));
+        }
+        ::unlink(s->unix_path.c_str());
         if (int rc = uv_pipe_bind(&s->pipe, s->unix_path.c_str()); rc != 0) {
             return fail(rc, "binding " + describe(endpoint));
         }

@@ -695,6 +695,11 @@ Result<std::optional<core::Envelope>> Store::read_last(std::string_view stream) 
     return impl_->read_last(stream);
 }
 
+Result<core::Seq> Store::seq_keeping_bytes(std::string_view stream, std::uint64_t bytes_max,
+                                           std::uint64_t events_max_walked) const {
+    return impl_->seq_keeping_bytes(stream, bytes_max, events_max_walked);
+}
+
 Result<std::optional<StreamInfo>> Store::stream_info(std::string_view stream) const {
     return impl_->stream_info(stream);
 }

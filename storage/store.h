@@ -237,6 +237,13 @@ class Store {
     // if there is none.
     [[nodiscard]] core::Result<core::Seq> seq_at_time(std::string_view stream,
                                                       core::TimestampNs ts) const;
+    // For retention by size: the first seq from which the retained events
+    // take at most `bytes_max` bytes, walking forward from the first retained
+    // event at most `events_max_walked` events (so one call is bounded; call
+    // again to go further). Not verified: only sizes are read.
+    [[nodiscard]] core::Result<core::Seq> seq_keeping_bytes(std::string_view stream,
+                                                            std::uint64_t bytes_max,
+                                                            std::uint64_t events_max_walked) const;
     // The last committed event, verified; nullopt for an empty stream.
     [[nodiscard]] core::Result<std::optional<core::Envelope>> read_last(
         std::string_view stream) const;

@@ -65,6 +65,8 @@ class Store::Impl {
                                    EventVisitor visitor) const;
     core::Result<core::Seq> seq_at_time(std::string_view stream, core::TimestampNs ts) const;
     core::Result<std::optional<core::Envelope>> read_last(std::string_view stream) const;
+    core::Result<core::Seq> seq_keeping_bytes(std::string_view stream, std::uint64_t bytes_max,
+                                              std::uint64_t events_max_walked) const;
     core::Result<std::optional<StreamInfo>> stream_info(std::string_view stream) const;
     core::Result<std::vector<StreamInfo>> list_streams() const;
     core::Result<VerifyReport> verify(std::string_view stream) const;

@@ -191,6 +191,33 @@ Result<std::optional<core::Envelope>> Store::Impl::read_last(std::string_view st
     return last;
 }
 
+Result<core::Seq> Store::Impl::seq_keeping_bytes(std::string_view stream, std::uint64_t bytes_max,
+                                                 std::uint64_t events_max_walked) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto stored = record(*txn, stream);
+    if (!stored) return core::Unexpected{stored.error()};
+    if (!*stored) {
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    }
+    const StreamRecord& r = **stored;
+    std::uint64_t remaining = r.event_bytes;
+    core::Seq seq = r.first_seq;
+    auto cursor = Cursor::open(*txn, dbis_.events);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    auto start = detail::event_key(r.id, seq);
+    auto entry = cursor->seek(detail::view_of(start));
+    for (std::uint64_t n = 0; n < events_max_walked && remaining > bytes_max && seq <= r.last_seq;
+         ++n) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry || detail::event_key_stream((*entry)->first) != r.id) break;
+        remaining -= std::min<std::uint64_t>(remaining, (*entry)->second.size());
+        seq = seq.next();
+        entry = cursor->step(MDB_NEXT);
+    }
+    return seq;
+}
+
 Result<std::optional<StreamInfo>> Store::Impl::stream_info(std::string_view stream) const {
     auto txn = Txn::begin(env_, Txn::Mode::read);
     if (!txn) return core::Unexpected{txn.error()};

@@ -194,7 +194,16 @@ void Writer::fail_group(std::vector<WriteOp>& ops, std::size_t first, std::size_
                         const Error& error) {
     for (std::size_t i = first; i < end; ++i) {
         WriteOp& op = ops[i];
-        reject_and_poison(op, error);
+        // Only ops that moved the stream's head when they were sequenced
+        // leave later ops chained on something that never became durable.
+        const bool moved_head = std::holds_alternative<AppendOp>(op.body) ||
+                                std::holds_alternative<TruncateOp>(op.body) ||
+                                std::holds_alternative<CreateOp>(op.body);
+        if (moved_head) {
+            reject_and_poison(op, error);
+        } else {
+            complete(op, core::Unexpected{error});
+        }
     }
 }
 

@@ -229,3 +229,24 @@ TEST_CASE("bad command lines and a bad config fail with clear messages and exit 
     CHECK(r.exit_code == 2);
     still_serves(daemon);
 }
+
+TEST_CASE("a second daemon cannot take a data dir or a Unix socket that is in use",
+          "[integration]") {
+    test::Daemon daemon;
+    daemon.start();
+    // Same data dir: refused by the store's lock.
+    auto r = test::run_command({SPIRIT_SPIRITD, "--config", daemon.config_path().string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("is in use by another process"));
+    // Another data dir, same socket: refused, and the first daemon keeps its socket.
+    const auto other = daemon.dir() / "other.toml";
+    {
+        std::ofstream out(other);
+        out << "[node]\ndata_dir = \"" << (daemon.dir() / "other-data").string()
+            << "\"\n[client]\nlisten = \"\"\nunix_socket = \"" << socket_of(daemon) << "\"\n";
+    }
+    r = test::run_command({SPIRIT_SPIRITD, "--config", other.string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains(socket_of(daemon) + " is in use by another process"));
+    still_serves(daemon);
+}

@@ -594,3 +594,27 @@ TEST_CASE("sync modes: always fsyncs each commit, periodic on a timer, none neve
         CHECK_FALSE(f.store().verify("s")->first_break);
     }
 }
+
+TEST_CASE("seq_keeping_bytes finds where a size limit starts, a bounded walk at a time",
+          "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("s", 100, 10);
+    auto info = f.store().stream_info("s");
+    REQUIRE(*info);
+    const std::uint64_t total = (*info)->event_bytes;
+    const std::uint64_t each = total / 100;  // the payloads "s-0".."s-99" differ by a byte at most
+    auto all = f.store().seq_keeping_bytes("s", total, 1000);
+    REQUIRE(all);
+    CHECK(*all == core::Seq{1});
+    auto half = f.store().seq_keeping_bytes("s", total / 2, 1000);
+    REQUIRE(half);
+    CHECK(half->value() >= 49);
+    CHECK(half->value() <= 52);
+    auto none = f.store().seq_keeping_bytes("s", 0, 1000);
+    REQUIRE(none);
+    CHECK(*none == core::Seq{101});
+    auto bounded = f.store().seq_keeping_bytes("s", 0, 7);
+    REQUIRE(bounded);
+    CHECK(*bounded == core::Seq{8});
+    (void)each;
+}
