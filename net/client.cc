@@ -1,5 +1,7 @@
 #include "net/client.h"
 
+#include <signal.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -72,6 +74,16 @@ Client::~Client() {
 }
 
 core::Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
+    // A write to a connection the daemon closed must be an error, not the
+    // end of the process: ignore SIGPIPE unless the program handles it.
+    static const bool sigpipe_ignored = [] {
+        struct sigaction current {};
+        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+            ::signal(SIGPIPE, SIG_IGN);
+        }
+        return true;
+    }();
+    (void)sigpipe_ignored;
     std::unique_ptr<Client> client(new Client(std::move(options)));
     SPIRIT_TRY(client->open_connection());
     return client;

@@ -17,6 +17,9 @@
 // one (from the hash the daemon gives for the start position); a durable
 // subscription acks each delivered batch after the handler returned.
 //
+// Signals: the first connect ignores SIGPIPE if its handler is the default,
+// so a write to a closed connection is an error instead of killing the process.
+//
 // Reconnecting: when the connection drops, publishes in flight fail with
 // errc::connection_lost (retry them with the same event ids and the daemon
 // stores each event once); the client reconnects with backoff and resumes
