@@ -22,6 +22,13 @@ TEST_CASE("a failed fsync fails the append, then the store refuses writes until 
           "[storage][fault]") {
     test::TempDir dir;
     const std::string data = (dir.path() / "data").string();
+    {
+        // Create the store first: reopening an existing one commits nothing,
+        // so the injected faults can only hit the appends.
+        storage::StoreOptions options;
+        options.data_dir = data;
+        REQUIRE(storage::Store::open(options));
+    }
     // fiu-run preloads its library; under ASan its runtime must still come first.
     auto run = test::run_command(
         {"/usr/bin/env", "ASAN_OPTIONS=verify_asan_link_order=0", "/usr/bin/fiu-run", "-x", "-c",
