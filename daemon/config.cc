@@ -289,6 +289,9 @@ class Reader {
     Result<void> read_streams(const Entry& e, std::vector<StreamDefaults>& streams) const;
     Result<void> read_stream(const Entry& e, StreamDefaults& stream) const;
     Result<void> read_acks(const Entry& e, core::Acks& acks) const;
+    Result<void> read_cluster(const Entry& e, Config::Cluster& cluster) const;
+    Result<void> read_peers(const Entry& e, std::vector<Config::Peer>& peers) const;
+    Result<void> check_cluster(const toml::table& root, Config& config) const;
 
     std::string_view file_;
 };
@@ -400,8 +403,152 @@ Result<void> Reader::read(const toml::table& root, Config& config) const {
         {"storage", [&](const Entry& e) { return read_storage(e, config.storage); }},
         {"log", [&](const Entry& e) { return read_log(e, config.log); }},
         {"streams", [&](const Entry& e) { return read_streams(e, config.streams); }},
+        {"cluster", [&](const Entry& e) { return read_cluster(e, config.cluster); }},
     };
-    return walk(Entry{"", &root.source(), &root}, fields);
+    SPIRIT_TRY(walk(Entry{"", &root.source(), &root}, fields));
+    return check_cluster(root, config);
+}
+
+Result<void> Reader::read_cluster(const Entry& e, Config::Cluster& cluster) const {
+    const Field fields[] = {
+        {"name",
+         [&](const Entry& f) -> Result<void> {
+             auto name = string_of(f);
+             if (!name) return core::Unexpected{std::move(name).error()};
+             if (name->empty() || name->size() > 64 ||
+                 std::find_if_not(name->begin(), name->end(), is_node_id_char) != name->end()) {
+                 return fail(f, "expected 1 to 64 bytes of letters, digits and _ . -");
+             }
+             cluster.name = std::string{*name};
+             return {};
+         }},
+        {"listen",
+         [&](const Entry& f) -> Result<void> {
+             auto text = string_of(f);
+             if (!text) return core::Unexpected{std::move(text).error()};
+             if (text->empty()) {
+                 cluster.listen.reset();
+                 return {};
+             }
+             auto host_port = parse_host_port(*text);
+             if (!host_port) return fail(f, host_port.error().detail);
+             cluster.listen = std::move(*host_port);
+             return {};
+         }},
+        {"master",
+         [&](const Entry& f) -> Result<void> {
+             auto id = string_of(f);
+             if (!id) return core::Unexpected{std::move(id).error()};
+             cluster.master = std::string{*id};
+             return {};
+         }},
+        {"peers", [&](const Entry& f) { return read_peers(f, cluster.peers); }},
+        integer("ack_timeout_ms", cluster.ack_timeout_ms, 1, 600'000),
+        integer("heartbeat_ms", cluster.heartbeat_ms, 10, 60'000),
+        integer("peer_timeout_ms", cluster.peer_timeout_ms, 20, 600'000),
+        integer("reconnect_ms_min", cluster.reconnect_ms_min, 1, 60'000),
+        integer("reconnect_ms_max", cluster.reconnect_ms_max, 1, 600'000),
+        size("replication_window_bytes", cluster.replication_window_bytes, 64 << 10,
+             std::uint64_t{1} << 30),
+    };
+    return walk(e, fields);
+}
+
+Result<void> Reader::read_peers(const Entry& e, std::vector<Config::Peer>& peers) const {
+    const auto* array = e.node->as_array();
+    if (array == nullptr) {
+        return fail(e, fmt::format("expected an array of tables ([[cluster.peers]]), got {}",
+                                   describe(*e.node)));
+    }
+    std::vector<Config::Peer> result;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        Entry item{fmt::format("{}[{}]", e.path, i), &element.source(), &element};
+        Config::Peer& peer = result.emplace_back();
+        bool has_id = false;
+        bool has_address = false;
+        const Field fields[] = {
+            {"id",
+             [&](const Entry& f) -> Result<void> {
+                 auto id = string_of(f);
+                 if (!id) return core::Unexpected{std::move(id).error()};
+                 if (id->empty() || id->size() > 64 ||
+                     std::find_if_not(id->begin(), id->end(), is_node_id_char) != id->end()) {
+                     return fail(f, "expected 1 to 64 bytes of letters, digits and _ . -");
+                 }
+                 peer.id = std::string{*id};
+                 has_id = true;
+                 return {};
+             }},
+            {"address",
+             [&](const Entry& f) -> Result<void> {
+                 auto text = string_of(f);
+                 if (!text) return core::Unexpected{std::move(text).error()};
+                 auto host_port = parse_host_port(*text);
+                 if (!host_port) return fail(f, host_port.error().detail);
+                 peer.address = std::move(*host_port);
+                 has_address = true;
+                 return {};
+             }},
+        };
+        SPIRIT_TRY(walk(item, fields));
+        if (!has_id || !has_address) {
+            return fail(element.source(), item.path,
+                        "every [[cluster.peers]] entry needs an id and an address");
+        }
+    }
+    peers = std::move(result);
+    return {};
+}
+
+Result<void> Reader::check_cluster(const toml::table& root, Config& config) const {
+    const Config::Cluster& c = config.cluster;
+    const toml::node* table = root.get("cluster");
+    const toml::source_region& at = table != nullptr ? table->source() : root.source();
+    std::vector<std::string> ids{config.node.id};
+    for (const Config::Peer& p : c.peers) {
+        if (std::find(ids.begin(), ids.end(), p.id) != ids.end()) {
+            return fail(at, "cluster.peers",
+                        fmt::format("node id {:?} appears twice (node.id and every peer id must "
+                                    "differ)",
+                                    p.id));
+        }
+        ids.push_back(p.id);
+    }
+    if (!c.peers.empty() && !c.listen) {
+        return fail(at, "cluster.listen", "required when there are peers");
+    }
+    if (!c.master.empty() && std::find(ids.begin(), ids.end(), c.master) == ids.end()) {
+        return fail(at, "cluster.master",
+                    fmt::format("{:?} is neither node.id nor a peer", c.master));
+    }
+    if (c.peer_timeout_ms <= c.heartbeat_ms) {
+        return fail(at, "cluster.peer_timeout_ms",
+                    fmt::format("{} must be more than heartbeat_ms ({})", c.peer_timeout_ms,
+                                c.heartbeat_ms));
+    }
+    if (c.reconnect_ms_max < c.reconnect_ms_min) {
+        return fail(at, "cluster.reconnect_ms_max",
+                    fmt::format("{} is less than reconnect_ms_min ({})", c.reconnect_ms_max,
+                                c.reconnect_ms_min));
+    }
+    // Immediate streams need a majority of copies, so that any majority of
+    // replicas holds every acknowledged write.
+    const std::size_t majority = config.replicas() / 2 + 1;
+    for (std::size_t i = 0; i < config.streams.size(); ++i) {
+        const core::StreamPolicy& p = config.streams[i].policy;
+        if (p.redundancy != core::Redundancy::immediate) continue;
+        if (p.acks.kind == core::Acks::Kind::count &&
+            (p.acks.count < majority || p.acks.count > config.replicas())) {
+            const toml::node* streams = root.get("streams");
+            return fail(streams != nullptr ? streams->source() : root.source(),
+                        fmt::format("streams[{}].acks", i),
+                        fmt::format("{} copies for an immediate stream; with {} replicas it must "
+                                    "be from {} (a majority) to {}",
+                                    p.acks.count, config.replicas(), majority, config.replicas()));
+        }
+    }
+    return {};
 }
 
 Result<void> Reader::read_node(const Entry& e, Config::Node& node) const {
@@ -695,6 +842,16 @@ Result<void> validate_pattern(std::string_view pattern) {
         }
     }
     return {};
+}
+
+std::size_t Config::copies_required(const core::Acks& acks) const {
+    switch (acks.kind) {
+        case core::Acks::Kind::majority: return replicas() / 2 + 1;
+        case core::Acks::Kind::all: return replicas();
+        case core::Acks::Kind::count:
+            return std::clamp<std::size_t>(acks.count, 1, replicas());
+    }
+    return replicas();
 }
 
 core::StreamPolicy Config::policy_for(std::string_view name) const {

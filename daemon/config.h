@@ -94,6 +94,35 @@ struct Config {
 
     std::vector<StreamDefaults> streams;
 
+    // Replication between nodes. Without peers the node runs alone.
+    struct Peer {
+        std::string id;       // the peer's node.id
+        HostPort address;     // its cluster.listen
+        friend bool operator==(const Peer&, const Peer&) = default;
+    };
+    struct Cluster {
+        std::string name = "spirit";  // peers of another cluster are refused
+        std::optional<HostPort> listen;  // peer listener; required when there are peers
+        std::string master;  // the node that orders writes (until elections); empty: node.id
+        std::vector<Peer> peers;
+        std::uint32_t ack_timeout_ms = 5000;    // immediate publishes fail after this, 1..600000
+        std::uint32_t heartbeat_ms = 250;       // 10..60000
+        std::uint32_t peer_timeout_ms = 2000;   // silent this long: unreachable; > heartbeat_ms
+        std::uint32_t reconnect_ms_min = 50;    // backoff between connection attempts, 1..60000
+        std::uint32_t reconnect_ms_max = 2000;  // >= reconnect_ms_min
+        // Replicated bytes in flight to one slave before the master waits for acks.
+        std::uint64_t replication_window_bytes = std::uint64_t{8} << 20;  // 64KiB..1GiB
+        friend bool operator==(const Cluster&, const Cluster&) = default;
+    } cluster;
+
+    // Nodes holding every stream: this one and its peers.
+    std::size_t replicas() const { return 1 + cluster.peers.size(); }
+    // The master's node id (cluster.master, or node.id when unset).
+    const std::string& master() const { return cluster.master.empty() ? node.id : cluster.master; }
+    bool is_master() const { return master() == node.id; }
+    // Copies an immediate publish of a stream with `acks` waits for.
+    std::size_t copies_required(const core::Acks& acks) const;
+
     // The policy for a new stream called `name`: the first matching
     // StreamDefaults, else eventual redundancy, majority acks, no retention.
     core::StreamPolicy policy_for(std::string_view name) const;

@@ -61,6 +61,7 @@ void check_same_settings(const daemon::Config& got, const daemon::Config& want) 
         CHECK(got.streams[i].pattern == want.streams[i].pattern);
         CHECK(got.streams[i].policy == want.streams[i].policy);
     }
+    CHECK(got.cluster == want.cluster);
 }
 
 // The detail of the error parse_config gives for `text` named "test.toml".
@@ -178,8 +179,36 @@ pattern = "orders.*"
 redundancy = "eventual"
 acks = "all"
 retention_bytes_max = 12345
+
+[cluster]
+name = "prod-eu"
+listen = "0.0.0.0:7900"
+master = "node-9"
+ack_timeout_ms = 600000
+heartbeat_ms = 10
+peer_timeout_ms = 600000
+reconnect_ms_min = 60000
+reconnect_ms_max = 600000
+replication_window_bytes = "1GiB"
+[[cluster.peers]]
+id = "node-8"
+address = "10.0.0.8:7900"
+[[cluster.peers]]
+id = "node-9"
+address = "node-9.example:7900"
 )");
     daemon::Config want;
+    want.cluster.name = "prod-eu";
+    want.cluster.listen = daemon::HostPort{"0.0.0.0", 7900};
+    want.cluster.master = "node-9";
+    want.cluster.ack_timeout_ms = 600'000;
+    want.cluster.heartbeat_ms = 10;
+    want.cluster.peer_timeout_ms = 600'000;
+    want.cluster.reconnect_ms_min = 60'000;
+    want.cluster.reconnect_ms_max = 600'000;
+    want.cluster.replication_window_bytes = gib;
+    want.cluster.peers = {{"node-8", daemon::HostPort{"10.0.0.8", 7900}},
+                          {"node-9", daemon::HostPort{"node-9.example", 7900}}};
     want.node.id = "node-7.eu_west-1";
     want.node.data_dir = "/var/lib/spirit";
     want.client.listen = daemon::HostPort{"::1", 7801};
@@ -697,4 +726,71 @@ TEST_CASE("load_config names the file in its errors and records it as source", "
     if (!good) FAIL(good.error().detail);
     CHECK(good->source == path);
     CHECK(good->node.id == "node-2");
+}
+
+TEST_CASE("a cluster section is read and checked as a whole", "[daemon][unit]") {
+    auto config = daemon::parse_config(R"(
+[node]
+id = "node-a"
+[cluster]
+name = "prod"
+listen = "127.0.0.1:7800"
+master = "node-b"
+ack_timeout_ms = 3000
+heartbeat_ms = 100
+peer_timeout_ms = 1000
+[[cluster.peers]]
+id = "node-b"
+address = "127.0.0.1:7801"
+[[cluster.peers]]
+id = "node-c"
+address = "127.0.0.1:7802"
+[[streams]]
+pattern = "audit.>"
+redundancy = "immediate"
+acks = 2
+)",
+                                       "cluster.toml");
+    REQUIRE(config);
+    CHECK(config->cluster.name == "prod");
+    CHECK(config->cluster.peers.size() == 2);
+    CHECK(config->cluster.peers[1].address == daemon::HostPort{"127.0.0.1", 7802});
+    CHECK(config->master() == "node-b");
+    CHECK_FALSE(config->is_master());
+    CHECK(config->replicas() == 3);
+    CHECK(config->copies_required({core::Acks::Kind::majority, 0}) == 2);
+    CHECK(config->copies_required({core::Acks::Kind::all, 0}) == 3);
+    CHECK(config->copies_required({core::Acks::Kind::count, 2}) == 2);
+
+    auto single = daemon::parse_config("", "empty.toml");
+    REQUIRE(single);
+    CHECK(single->is_master());
+    CHECK(single->replicas() == 1);
+}
+
+TEST_CASE("cluster sections that cannot work are refused with the reason", "[daemon][unit]") {
+    using Row = std::tuple<std::string, std::string>;
+    auto [text, why] = GENERATE(table<std::string, std::string>({
+        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\nmaster = \"ghost\"\n",
+            "cluster.master: \"ghost\" is neither node.id nor a peer"},
+        Row{"[node]\nid = \"a\"\n[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = "
+            "\"a\"\naddress = \"127.0.0.1:7801\"\n",
+            "node id \"a\" appears twice"},
+        Row{"[cluster]\n[[cluster.peers]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n",
+            "cluster.listen: required when there are peers"},
+        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = \"b\"\n",
+            "needs an id and an address"},
+        Row{"[cluster]\nheartbeat_ms = 500\npeer_timeout_ms = 400\n",
+            "must be more than heartbeat_ms"},
+        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = \"b\"\naddress = "
+            "\"127.0.0.1:7801\"\n[[cluster.peers]]\nid = \"c\"\naddress = \"127.0.0.1:7802\"\n"
+            "[[streams]]\npattern = \"x\"\nredundancy = \"immediate\"\nacks = 1\n",
+            "1 copies for an immediate stream; with 3 replicas it must be from 2 (a majority) to 3"},
+        Row{"[cluster]\nlistn = \"x\"\n", "cluster.listn: unknown key"},
+    }));
+    INFO(text);
+    auto config = daemon::parse_config(text, "bad.toml");
+    REQUIRE_FALSE(config);
+    CHECK(config.error().is(core::errc::config_invalid));
+    CHECK_THAT(config.error().detail, Catch::Matchers::Contains(why));
 }
