@@ -63,8 +63,33 @@ const char* type_name(Type type) noexcept {
             return "Done";
         case Type::verify_reply:
             return "VerifyReply";
+        case Type::peer_hello:
+            return "PeerHello";
+        case Type::heartbeat:
+            return "Heartbeat";
+        case Type::positions:
+            return "Positions";
+        case Type::replicate:
+            return "Replicate";
+        case Type::replica_ack:
+            return "ReplicaAck";
+        case Type::replica_refused:
+            return "ReplicaRefused";
+        case Type::forward:
+            return "Forward";
+        case Type::forward_ack:
+            return "ForwardAck";
+        case Type::forward_error:
+            return "ForwardError";
     }
     return "unknown";
+}
+
+Family family_of(Type type) noexcept {
+    const auto n = static_cast<unsigned>(type);
+    if (n >= 128) return Family::peer;
+    if (n >= 64) return Family::daemon;
+    return Family::client;
 }
 
 Type type_of(const Message& message) noexcept {
@@ -91,7 +116,16 @@ Type type_of(const Message& message) noexcept {
                                      Type::stream_list_reply,
                                      Type::stream_info_reply,
                                      Type::done,
-                                     Type::verify_reply};
+                                     Type::verify_reply,
+                                     Type::peer_hello,
+                                     Type::heartbeat,
+                                     Type::positions,
+                                     Type::replicate,
+                                     Type::replica_ack,
+                                     Type::replica_refused,
+                                     Type::forward,
+                                     Type::forward_ack,
+                                     Type::forward_error};
     static_assert(std::size(types) == std::variant_size_v<Message>);
     return types[message.index()];
 }
@@ -525,6 +559,118 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
     return Done{};
 }
 
+std::vector<EventDraft> read_events(Reader& r, std::size_t batch_events_max) {
+    std::vector<EventDraft> events;
+    auto list = r.list("events", batch_events_max);
+    events.reserve(list.size());
+    r.items("events", list, [&](Reader& e) {
+        EventDraft d;
+        d.id = e.opt_fixed<EventId>("id");
+        d.type = e.text("type", limits::type_bytes_max);
+        d.metadata = e.bin("metadata", limits::metadata_bytes_max);
+        d.payload = e.bin("payload", limits::payload_bytes_max);
+        events.push_back(d);
+    });
+    return events;
+}
+
+PublishAck read_publish_ack(Reader& r, std::size_t batch_events_max) {
+    PublishAck m;
+    m.request_id = r.u64("request_id");
+    const auto kind = r.bounded<std::uint8_t>("kind");
+    if (kind > static_cast<std::uint8_t>(AckKind::accepted)) {
+        r.fail("kind", fmt::format("unknown value {}", kind));
+    }
+    m.kind = static_cast<AckKind>(kind);
+    m.first_seq = Seq{r.u64("first_seq")};
+    m.last_seq = Seq{r.u64("last_seq")};
+    m.epoch = Epoch{r.u64("epoch")};
+    m.timestamp_ns = TimestampNs{r.u64("timestamp_ns")};
+    m.last_hash = r.fixed<Digest>("last_hash");
+    auto dups = r.list("duplicates", batch_events_max);
+    r.items("duplicates", dups, [&](Reader& d) {
+        m.duplicates.push_back(Duplicate{d.bounded<std::uint32_t>("index"), Seq{d.u64("seq")}});
+    });
+    auto holders = r.list("holders", 256);
+    r.items("holders", holders, [&](Reader& h) { m.holders.push_back(h.owned_text("node_id")); });
+    return m;
+}
+
+Message read_peer_message(Type type, Reader& r, std::size_t batch_events_max) {
+    switch (type) {
+        case Type::peer_hello: {
+            PeerHello m;
+            m.version = r.bounded<std::uint32_t>("version");
+            m.cluster = r.owned_text("cluster", 64);
+            m.node_id = r.owned_text("node_id", 64);
+            return m;
+        }
+        case Type::heartbeat:
+            return Heartbeat{};
+        case Type::positions: {
+            Positions m;
+            auto list = r.list("streams", list_items_max);
+            r.items("streams", list, [&](Reader& p) {
+                CopyPosition c;
+                c.stream = p.owned_text("stream", limits::stream_name_bytes_max);
+                c.last_seq = Seq{p.u64("last_seq")};
+                c.last_hash = p.fixed<Digest>("last_hash");
+                m.streams.push_back(std::move(c));
+            });
+            return m;
+        }
+        case Type::replicate: {
+            Replicate m;
+            m.stream = r.owned_text("stream", limits::stream_name_bytes_max);
+            m.policy = read_policy(r);
+            m.prev_seq = Seq{r.u64("prev_seq")};
+            m.prev_hash = r.fixed<Digest>("prev_hash");
+            // The envelopes are bin items, collected by decode() itself.
+            (void)r.list("envelopes", list_items_max);
+            return m;
+        }
+        case Type::replica_ack: {
+            ReplicaAck m;
+            m.stream = r.owned_text("stream", limits::stream_name_bytes_max);
+            m.seq = Seq{r.u64("seq")};
+            return m;
+        }
+        case Type::replica_refused: {
+            ReplicaRefused m;
+            m.stream = r.owned_text("stream", limits::stream_name_bytes_max);
+            m.seq = Seq{r.u64("seq")};
+            m.code = r.bounded<std::uint32_t>("code");
+            m.message = r.owned_text("message");
+            return m;
+        }
+        case Type::forward: {
+            Forward m;
+            m.request_id = r.u64("request_id");
+            m.stream = r.text("stream", limits::stream_name_bytes_max);
+            if (auto seq = r.opt_u64("expected_last_seq")) m.expected_last_seq = Seq{*seq};
+            m.events = read_events(r, batch_events_max);
+            return m;
+        }
+        case Type::forward_ack:
+            return ForwardAck{read_publish_ack(r, batch_events_max)};
+        case Type::forward_error: {
+            ForwardError m;
+            m.request_id = r.u64("request_id");
+            m.code = r.bounded<std::uint32_t>("code");
+            m.message = r.owned_text("message");
+            return m;
+        }
+        default:
+            break;
+    }
+    SPIRIT_ASSERT_MSG(false, "not a peer message type");
+    return Heartbeat{};
+}
+
+bool is_peer_type(std::uint64_t t) {
+    return t >= 128 && t <= 136;
+}
+
 bool is_client_type(std::uint64_t t) {
     return t >= 1 && t <= 12;
 }
@@ -573,25 +719,31 @@ Result<Message> decode(ByteView body, std::size_t batch_events_max) {
         return make_error(errc::malformed, "message type is not an unsigned integer");
     }
     const std::uint64_t type_number = head.via.u64;
-    if (!is_client_type(type_number) && !is_daemon_type(type_number)) {
+    if (!is_client_type(type_number) && !is_daemon_type(type_number) &&
+        !is_peer_type(type_number)) {
         return make_error(errc::unknown_message,
                           fmt::format("unknown message type {}", type_number));
     }
     const auto type = static_cast<Type>(type_number);
     Reader r(root, type_name(type), 1);
-    Message m = is_client_type(type_number) ? read_client_message(type, r, batch_events_max)
-                                            : read_daemon_message(type, r, batch_events_max);
-    if (type == Type::events && !r.failed()) {
+    Message m = is_client_type(type_number)   ? read_client_message(type, r, batch_events_max)
+                : is_daemon_type(type_number) ? read_daemon_message(type, r, batch_events_max)
+                                              : read_peer_message(type, r, batch_events_max);
+    if ((type == Type::events || type == Type::replicate) && !r.failed()) {
         // The envelopes are bin items; the reader above consumed the list.
-        const msgpack::object& list = root.via.array.ptr[2];
-        auto& events = std::get<Events>(m);
+        // Events: [66, id, list]; Replicate: [131, stream, 6 policy fields,
+        // prev_seq, prev_hash, list] (the list at 10).
+        const std::uint32_t at = type == Type::events ? 2 : 10;
+        const msgpack::object& list = root.via.array.ptr[at];
+        std::vector<ByteView>& events =
+            type == Type::events ? std::get<Events>(m).envelopes : std::get<Replicate>(m).envelopes;
         for (std::uint32_t i = 0; i < list.via.array.size; ++i) {
             const msgpack::object& item = list.via.array.ptr[i];
             if (item.type != object_type::BIN) {
-                return make_error(errc::malformed,
-                                  fmt::format("Events envelopes[{}]: expected bin", i));
+                return make_error(errc::malformed, fmt::format("{} envelopes[{}]: expected bin",
+                                                               type_name(type), i));
             }
-            events.envelopes.push_back(
+            events.push_back(
                 ByteView(reinterpret_cast<const std::byte*>(item.via.bin.ptr), item.via.bin.size));
         }
     }
@@ -821,6 +973,91 @@ struct Encoder {
     void operator()(const Done& m) {
         pack_head(pk, Type::done, 1);
         pk.pack_uint64(m.request_id);
+    }
+    void pack_events(const std::vector<EventDraft>& events) {
+        pk.pack_array(static_cast<std::uint32_t>(events.size()));
+        for (const EventDraft& e : events) {
+            pk.pack_array(4);
+            pack_optional(pk, e.id, [&](const EventId& id) { pack_bin(pk, ByteView(id.bytes)); });
+            pack_text(pk, e.type);
+            pack_bin(pk, e.metadata);
+            pack_bin(pk, e.payload);
+        }
+    }
+    void pack_ack_fields(const PublishAck& m) {
+        pk.pack_uint64(m.request_id);
+        pk.pack_uint8(static_cast<std::uint8_t>(m.kind));
+        pk.pack_uint64(m.first_seq.value());
+        pk.pack_uint64(m.last_seq.value());
+        pk.pack_uint64(m.epoch.value());
+        pk.pack_uint64(m.timestamp_ns.value());
+        pack_bin(pk, ByteView(m.last_hash.bytes));
+        pk.pack_array(static_cast<std::uint32_t>(m.duplicates.size()));
+        for (const Duplicate& d : m.duplicates) {
+            pk.pack_array(2);
+            pk.pack_uint32(d.index);
+            pk.pack_uint64(d.seq.value());
+        }
+        pk.pack_array(static_cast<std::uint32_t>(m.holders.size()));
+        for (const std::string& h : m.holders) {
+            pk.pack_array(1);
+            pack_text(pk, h);
+        }
+    }
+    void operator()(const PeerHello& m) {
+        pack_head(pk, Type::peer_hello, 3);
+        pk.pack_uint32(m.version);
+        pack_text(pk, m.cluster);
+        pack_text(pk, m.node_id);
+    }
+    void operator()(const Heartbeat&) { pack_head(pk, Type::heartbeat, 0); }
+    void operator()(const Positions& m) {
+        pack_head(pk, Type::positions, 1);
+        pk.pack_array(static_cast<std::uint32_t>(m.streams.size()));
+        for (const CopyPosition& c : m.streams) {
+            pk.pack_array(3);
+            pack_text(pk, c.stream);
+            pk.pack_uint64(c.last_seq.value());
+            pack_bin(pk, ByteView(c.last_hash.bytes));
+        }
+    }
+    void operator()(const Replicate& m) {
+        pack_head(pk, Type::replicate, 10);
+        pack_text(pk, m.stream);
+        pack_policy(pk, m.policy);
+        pk.pack_uint64(m.prev_seq.value());
+        pack_bin(pk, ByteView(m.prev_hash.bytes));
+        pk.pack_array(static_cast<std::uint32_t>(m.envelopes.size()));
+        for (ByteView e : m.envelopes) pack_bin(pk, e);
+    }
+    void operator()(const ReplicaAck& m) {
+        pack_head(pk, Type::replica_ack, 2);
+        pack_text(pk, m.stream);
+        pk.pack_uint64(m.seq.value());
+    }
+    void operator()(const ReplicaRefused& m) {
+        pack_head(pk, Type::replica_refused, 4);
+        pack_text(pk, m.stream);
+        pk.pack_uint64(m.seq.value());
+        pk.pack_uint32(m.code);
+        pack_text(pk, m.message);
+    }
+    void operator()(const Forward& m) {
+        pack_head(pk, Type::forward, 4);
+        pk.pack_uint64(m.request_id);
+        pack_text(pk, m.stream);
+        pack_optional(pk, m.expected_last_seq, [&](Seq s) { pk.pack_uint64(s.value()); });
+        pack_events(m.events);
+    }
+    void operator()(const ForwardAck& m) {
+        pack_head(pk, Type::forward_ack, 9);
+        pack_ack_fields(m.ack);
+    }
+    void operator()(const ForwardError& m) {
+        pack_head(pk, Type::forward_error, 3);
+        pk.pack_uint64(m.request_id);
+        pk.pack_uint32(m.code);
+        pack_text(pk, m.message);
     }
     void operator()(const VerifyReply& m) {
         pack_head(pk, Type::verify_reply, 7);

@@ -56,7 +56,21 @@ enum class Type : std::uint8_t {
     stream_info_reply = 72,
     done = 73,
     verify_reply = 74,
+    // node <-> node (peer links)
+    peer_hello = 128,
+    heartbeat = 129,
+    positions = 130,
+    replicate = 131,
+    replica_ack = 132,
+    replica_refused = 133,
+    forward = 134,
+    forward_ack = 135,
+    forward_error = 136,
 };
+
+// Which side of which link may send a type.
+enum class Family { client, daemon, peer };
+Family family_of(Type type) noexcept;
 
 const char* type_name(Type type) noexcept;
 
@@ -256,10 +270,83 @@ struct VerifyReply {
     std::string problem;
 };
 
-using Message = std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status,
-                             StreamList, StreamInfo, StreamCreate, StreamDelete, Verify, Welcome,
-                             PublishAck, Events, Subscribed, SubscriptionEnded, ErrorReply,
-                             StatusReply, StreamListReply, StreamInfoReply, Done, VerifyReply>;
+// --- node <-> node ---
+
+// Opens a peer link, both ways: each side sends it first and checks the
+// other's cluster name and node id.
+struct PeerHello {
+    std::uint32_t version = protocol::version;
+    std::string cluster;
+    std::string node_id;
+};
+
+// Sent every cluster.heartbeat_ms; any frame counts as a sign of life.
+struct Heartbeat {};
+
+// Where one copy of a stream ends.
+struct CopyPosition {
+    std::string stream;
+    Seq last_seq;
+    Digest last_hash;
+};
+
+// Slave -> master after the hello: the end of each of its copies, from
+// which the master replicates.
+struct Positions {
+    std::vector<CopyPosition> streams;
+};
+
+// Master -> slave: sealed envelopes prev_seq + 1 ... of `stream`, chained
+// on prev_hash. The policy lets the slave create the stream.
+struct Replicate {
+    std::string stream;
+    StreamPolicy policy;
+    Seq prev_seq;
+    Digest prev_hash;
+    std::vector<ByteView> envelopes;  // views into the frame
+};
+
+// Slave -> master: `seq` and everything before it are durable here.
+struct ReplicaAck {
+    std::string stream;
+    Seq seq;
+};
+
+// Slave -> master: the slave stopped taking `stream` (a chain that does not
+// verify, a gap); `code` is an errc value.
+struct ReplicaRefused {
+    std::string stream;
+    Seq seq;
+    std::uint32_t code = 0;
+    std::string message;
+};
+
+// Slave -> master: a client's publish, for the master to order. Event ids
+// are always set (the slave fills missing ones), so a repeat is harmless.
+struct Forward {
+    std::uint64_t request_id = 0;
+    std::string_view stream;
+    std::optional<Seq> expected_last_seq;
+    std::vector<EventDraft> events;  // views into the frame
+};
+
+// Master -> slave: the receipt of a Forward (fields as PublishAck).
+struct ForwardAck {
+    PublishAck ack;
+};
+
+struct ForwardError {
+    std::uint64_t request_id = 0;
+    std::uint32_t code = 0;
+    std::string message;
+};
+
+using Message =
+    std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status, StreamList,
+                 StreamInfo, StreamCreate, StreamDelete, Verify, Welcome, PublishAck, Events,
+                 Subscribed, SubscriptionEnded, ErrorReply, StatusReply, StreamListReply,
+                 StreamInfoReply, Done, VerifyReply, PeerHello, Heartbeat, Positions, Replicate,
+                 ReplicaAck, ReplicaRefused, Forward, ForwardAck, ForwardError>;
 
 // The wire type of a decoded message.
 Type type_of(const Message& message) noexcept;

@@ -52,6 +52,8 @@ std::vector<Message> samples() {
     publish.events.push_back(
         {std::nullopt, "", core::as_bytes(payload_a), core::as_bytes(payload_b)});
     Events events{5, {core::as_bytes(payload_a), core::as_bytes(payload_b)}};
+    Forward forward{3, "orders", core::Seq{4}, {}};
+    forward.events.push_back({test::event_id(2), "t", {}, core::as_bytes(payload_a)});
     return {
         Hello{1, "cli", std::string(20, 't')},
         Hello{1, "cli", std::nullopt},
@@ -89,6 +91,17 @@ std::vector<Message> samples() {
         Done{4},
         VerifyReply{5, "orders", 10, core::Seq{1}, core::Seq{10}, core::Seq{4}, "hash mismatch"},
         VerifyReply{5, "orders", 10, core::Seq{1}, core::Seq{10}, std::nullopt, ""},
+        PeerHello{1, "prod", "node-b"},
+        Heartbeat{},
+        Positions{{{"orders", core::Seq{9}, description.last_hash}, {"x", core::Seq{0}, {}}}},
+        Replicate{"orders", policy, core::Seq{4}, description.last_hash,
+                  {core::as_bytes(payload_a), core::as_bytes(payload_b)}},
+        ReplicaAck{"orders", core::Seq{6}},
+        ReplicaRefused{"orders", core::Seq{7}, 300, "stream orders seq 7: hash mismatch"},
+        forward,
+        ForwardAck{PublishAck{3, AckKind::durable, core::Seq{5}, core::Seq{6}, core::Epoch{1},
+                              core::TimestampNs{9}, core::Digest{}, {}, {"node-a"}}},
+        ForwardError{3, 204, "overloaded"},
     };
 }
 
