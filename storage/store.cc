@@ -455,6 +455,118 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
     return {};
 }
 
+Result<void> Store::Impl::append_replicated(const ReplicatedAppend& request, AppendCallback done) {
+    SPIRIT_TRY(core::validate_stream_name(request.stream, core::NameScope::system));
+    if (request.envelopes.empty()) {
+        return core::make_error(errc::invalid_argument,
+                                fmt::format("stream {}: nothing to replicate", request.stream));
+    }
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
+    const core::TimestampNs now = options_.clock();
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(request.stream, CreateMode::if_missing, created, request.policy, now);
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    if (created) {
+        // A copy that starts where the master's retained stream starts.
+        created->first_seq = request.prev_seq.next();
+        created->last_seq = request.prev_seq;
+        created->base_hash = request.prev_hash;
+        created->last_hash = request.prev_hash;
+        head.last_seq = request.prev_seq;
+        head.last_hash = request.prev_hash;
+    }
+    auto refuse = [&](core::Unexpected e) {
+        if (created) heads_.erase(std::string(request.stream));
+        return e;
+    };
+    if (request.prev_seq > head.last_seq) {
+        return refuse(core::make_error(
+            errc::invalid_argument,
+            fmt::format("stream {}: this copy ends at seq {}, the master sent events after seq {}",
+                        request.stream, head.last_seq.value(), request.prev_seq.value())));
+    }
+    // Skip what this copy already has; the hash at its last seq must agree.
+    core::Digest prev = request.prev_hash;
+    core::Seq seq = request.prev_seq;
+    std::size_t skip = 0;
+    detail::AppendOp op;
+    op.create = created;
+    for (core::ByteView encoded : request.envelopes) {
+        auto view = core::verify_envelope(encoded, prev);
+        if (!view) return refuse(core::Unexpected{view.error()});
+        if (view->stream != request.stream || view->seq != seq.next()) {
+            return refuse(core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {}: expected seq {}, the master sent stream {} seq {}",
+                            request.stream, seq.next().value(), view->stream, view->seq.value())));
+        }
+        seq = view->seq;
+        prev = view->hash;
+        if (seq <= head.last_seq) {
+            ++skip;
+            if (seq == head.last_seq && prev != head.last_hash) {
+                return refuse(core::make_error(
+                    errc::hash_mismatch,
+                    fmt::format("stream {} seq {}: hash mismatch, this copy has {}, the master "
+                                "sent {}",
+                                request.stream, seq.value(), core::digest_hex(head.last_hash),
+                                core::digest_hex(prev))));
+            }
+            continue;
+        }
+        if (view->epoch < head.last_epoch) {
+            return refuse(core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {} seq {}: epoch {} is older than the copy's epoch {}",
+                            request.stream, seq.value(), view->epoch.value(),
+                            head.last_epoch.value())));
+        }
+        if (op.ends.empty()) op.first_seq = seq;
+        core::append(op.data, encoded);
+        op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
+        head.last_epoch = view->epoch;
+        head.last_ts = view->timestamp_ns;
+    }
+    (void)skip;
+    AppendResult result;
+    result.epoch = head.last_epoch;
+    if (op.ends.empty()) {
+        // All of it was here already: answer once what is queued is durable.
+        result.last_seq = head.last_seq;
+        result.last_hash = head.last_hash;
+        writer_->submit(detail::WriteOp{
+            head.id, std::string(request.stream), head.generation, detail::BarrierOp{},
+            wrap(std::string(request.stream), head.generation, {},
+                 [result, done = std::move(done)](Result<void> status) mutable {
+                     if (!status) return done(core::Unexpected{std::move(status).error()});
+                     done(std::move(result));
+                 })});
+        return {};
+    }
+    head.last_seq = seq;
+    head.last_hash = prev;
+    op.last_hash = prev;
+    op.last_epoch = head.last_epoch;
+    op.last_ts = head.last_ts;
+    last_ts_ = std::max(last_ts_, head.last_ts);
+    result.first_seq = op.first_seq;
+    result.last_seq = seq;
+    result.stored = static_cast<std::uint32_t>(op.ends.size());
+    result.timestamp_ns = head.last_ts;
+    result.last_hash = prev;
+    writer_->submit(detail::WriteOp{
+        head.id, std::string(request.stream), head.generation, std::move(op),
+        wrap(std::string(request.stream), head.generation, {},
+             [result, done = std::move(done)](Result<void> status) mutable {
+                 if (!status) return done(core::Unexpected{std::move(status).error()});
+                 done(std::move(result));
+             })});
+    return {};
+}
+
 Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
                                          DoneCallback done) {
     std::lock_guard lock(mutex_);
@@ -606,6 +718,10 @@ Store::~Store() = default;
 
 Result<void> Store::append(const AppendRequest& request, AppendCallback done) {
     return impl_->append(request, std::move(done));
+}
+
+Result<void> Store::append_replicated(const ReplicatedAppend& request, AppendCallback done) {
+    return impl_->append_replicated(request, std::move(done));
 }
 
 Result<AppendResult> Store::append_sync(const AppendRequest& request) {

@@ -86,6 +86,15 @@ struct AppendRequest {
     core::StreamPolicy policy;  // used only if the append creates the stream
 };
 
+// Envelopes a stream's master sealed, for append_replicated.
+struct ReplicatedAppend {
+    std::string_view stream;
+    core::StreamPolicy policy;  // used only if the stream is new here
+    core::Seq prev_seq;
+    core::Digest prev_hash;
+    std::span<const core::ByteView> envelopes;
+};
+
 struct Duplicate {
     std::uint32_t index;  // position in AppendRequest::events
     core::Seq seq;        // where the original is stored
@@ -182,6 +191,18 @@ class Store {
     // (must_exist), overloaded, storage_failed, shutting_down. Otherwise
     // `done` runs exactly once from drain_completed().
     [[nodiscard]] core::Result<void> append(const AppendRequest& request, AppendCallback done);
+
+    // Appends envelopes sealed by the stream's master, byte for byte, after
+    // checking that they continue this copy: the first must chain on
+    // (prev_seq, prev_hash), which must be this copy's last seq and hash (a
+    // stream new here starts at prev_seq + 1 with base hash prev_hash); each
+    // must decode, name the stream, carry the next seq and an epoch not below
+    // the one before, and chain on it. Envelopes this copy already holds
+    // (after a resend) are skipped if their hashes match. Refusals, returned
+    // at once: hash_mismatch (naming stream, seq and both hashes),
+    // invalid_argument (a gap, naming both positions), malformed, corrupt.
+    [[nodiscard]] core::Result<void> append_replicated(const ReplicatedAppend& request,
+                                                       AppendCallback done);
 
     // append(), then waits for its completion (draining completions itself).
     [[nodiscard]] core::Result<AppendResult> append_sync(const AppendRequest& request);

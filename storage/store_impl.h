@@ -43,6 +43,7 @@ class Store::Impl {
     };
 
     core::Result<void> append(const AppendRequest& request, AppendCallback done);
+    core::Result<void> append_replicated(const ReplicatedAppend& request, AppendCallback done);
     core::Result<void> truncate_after(std::string_view stream, core::Seq seq, DoneCallback done);
     core::Result<void> trim_before(std::string_view stream, core::Seq seq, DoneCallback done);
     core::Result<void> create_stream(std::string_view stream, const core::StreamPolicy& policy,
