@@ -21,6 +21,7 @@
 #include "core/limits.h"
 #include "core/stream_name.h"
 #include "storage/keys.h"
+#include "storage/outbox_record.h"
 #include "storage/store_impl.h"
 
 namespace spirit::storage {
@@ -42,7 +43,7 @@ core::Error errno_error(int e, std::string what) {
                        fmt::format("{}: {}", what, std::strerror(e))};
 }
 
-constexpr unsigned dbs_max = 8;
+constexpr unsigned dbs_max = 16;
 
 Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_stream_id) {
     auto txn = Txn::begin(env, Txn::Mode::write);
@@ -52,9 +53,10 @@ Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_strea
         MDB_dbi* dbi;
         const char* name;
     };
-    for (Named n : {Named{&d.streams, "streams"}, Named{&d.events, "events"}, Named{&d.ids, "ids"},
-                    Named{&d.cursors, "cursors"}, Named{&d.topology, "topology"},
-                    Named{&d.quarantine, "quarantine"}, Named{&d.node, "node"}}) {
+    for (Named n :
+         {Named{&d.streams, "streams"}, Named{&d.events, "events"}, Named{&d.ids, "ids"},
+          Named{&d.cursors, "cursors"}, Named{&d.topology, "topology"},
+          Named{&d.quarantine, "quarantine"}, Named{&d.node, "node"}, Named{&d.outbox, "outbox"}}) {
         auto dbi = detail::open_dbi(*txn, n.name);
         if (!dbi) return core::Unexpected{dbi.error()};
         *n.dbi = *dbi;
@@ -162,6 +164,18 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
     }
     auto impl = std::make_unique<Impl>(std::move(options), fd, std::move(*env), *dbis);
     impl->next_stream_id_ = next_stream_id;
+    {
+        // Outbox ids continue after the last entry left.
+        auto txn = detail::Txn::begin(impl->env_, detail::Txn::Mode::read);
+        if (!txn) return core::Unexpected{txn.error()};
+        auto cursor = detail::Cursor::open(*txn, dbis->outbox);
+        if (!cursor) return core::Unexpected{cursor.error()};
+        auto last = cursor->step(MDB_LAST);
+        if (!last) return core::Unexpected{last.error()};
+        if (*last && (*last)->first.size() == 8) {
+            impl->next_outbox_id_ = core::load_be64((*last)->first.data()) + 1;
+        }
+    }
     SPIRIT_TRY(impl->load_dedup_window());
     return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -557,13 +571,14 @@ Result<void> Store::Impl::append_replicated(const ReplicatedAppend& request, App
     result.stored = static_cast<std::uint32_t>(op.ends.size());
     result.timestamp_ns = head.last_ts;
     result.last_hash = prev;
-    writer_->submit(detail::WriteOp{
-        head.id, std::string(request.stream), head.generation, std::move(op),
-        wrap(std::string(request.stream), head.generation, {},
-             [result, done = std::move(done)](Result<void> status) mutable {
-                 if (!status) return done(core::Unexpected{std::move(status).error()});
-                 done(std::move(result));
-             })});
+    writer_->submit(
+        detail::WriteOp{head.id, std::string(request.stream), head.generation, std::move(op),
+                        wrap(std::string(request.stream), head.generation, {},
+                             [result, done = std::move(done)](Result<void> status) mutable {
+                                 if (!status)
+                                     return done(core::Unexpected{std::move(status).error()});
+                                 done(std::move(result));
+                             })});
     return {};
 }
 
@@ -686,6 +701,37 @@ Result<void> Store::Impl::delete_stream(std::string_view stream, DoneCallback do
     return {};
 }
 
+Result<void> Store::Impl::outbox_add(std::string_view stream,
+                                     std::span<const core::EventDraft> events, DoneCallback done) {
+    for (const core::EventDraft& e : events) {
+        if (!e.id) {
+            return core::make_error(errc::invalid_argument,
+                                    "outbox events need ids, so forwarding them twice is harmless");
+        }
+    }
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
+    detail::OutboxAddOp op{next_outbox_id_++, detail::encode_outbox_entry(stream, events)};
+    writer_->submit(
+        detail::WriteOp{core::StreamId{0}, std::string(stream), 0, std::move(op),
+                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+                            done(std::move(status));
+                        }});
+    return {};
+}
+
+Result<void> Store::Impl::outbox_remove(std::uint64_t id, DoneCallback done) {
+    std::lock_guard lock(mutex_);
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    writer_->submit(
+        detail::WriteOp{core::StreamId{0}, "outbox", 0, detail::OutboxRemoveOp{id},
+                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+                            done(std::move(status));
+                        }});
+    return {};
+}
+
 Result<void> Store::Impl::set_cursor(std::string_view consumer, std::string_view stream,
                                      core::Seq seq, DoneCallback done) {
     SPIRIT_TRY(core::validate_stream_name(consumer));
@@ -783,6 +829,23 @@ Result<void> Store::delete_stream(std::string_view stream, DoneCallback done) {
 Result<void> Store::set_cursor(std::string_view consumer, std::string_view stream, core::Seq seq,
                                DoneCallback done) {
     return impl_->set_cursor(consumer, stream, seq, std::move(done));
+}
+
+Result<void> Store::outbox_add(std::string_view stream, std::span<const core::EventDraft> events,
+                               DoneCallback done) {
+    return impl_->outbox_add(stream, events, std::move(done));
+}
+
+Result<std::vector<OutboxEntry>> Store::outbox_read(std::size_t entries_max) const {
+    return impl_->outbox_read(entries_max);
+}
+
+Result<void> Store::outbox_remove(std::uint64_t id, DoneCallback done) {
+    return impl_->outbox_remove(id, std::move(done));
+}
+
+Result<std::uint64_t> Store::outbox_events() const {
+    return impl_->outbox_events();
 }
 
 Result<std::optional<core::Seq>> Store::cursor(std::string_view consumer,

@@ -86,6 +86,19 @@ struct AppendRequest {
     core::StreamPolicy policy;  // used only if the append creates the stream
 };
 
+// One publish kept in the outbox.
+struct OutboxEntry {
+    struct Event {
+        core::EventId id;
+        std::string type;
+        core::Bytes metadata;
+        core::Bytes payload;
+    };
+    std::uint64_t id = 0;  // increasing: the order entries were accepted in
+    std::string stream;
+    std::vector<Event> events;
+};
+
 // Envelopes a stream's master sealed, for append_replicated.
 struct ReplicatedAppend {
     std::string_view stream;
@@ -239,6 +252,18 @@ class Store {
     // A durable consumer's stored position; nullopt if it never acked.
     [[nodiscard]] core::Result<std::optional<core::Seq>> cursor(std::string_view consumer,
                                                                 std::string_view stream) const;
+
+    // The outbox: publishes a slave accepted while the master was
+    // unreachable, kept durably, in order, until the master has them.
+    // REQUIRES: every event has an id (so forwarding twice is harmless).
+    [[nodiscard]] core::Result<void> outbox_add(std::string_view stream,
+                                                std::span<const core::EventDraft> events,
+                                                DoneCallback done);
+    // The oldest `entries_max` entries, oldest first.
+    [[nodiscard]] core::Result<std::vector<OutboxEntry>> outbox_read(std::size_t entries_max) const;
+    [[nodiscard]] core::Result<void> outbox_remove(std::uint64_t id, DoneCallback done);
+    // Events in the outbox now (committed entries).
+    [[nodiscard]] core::Result<std::uint64_t> outbox_events() const;
 
     // Runs the callbacks of everything the writer finished; returns how many.
     std::size_t drain_completed();

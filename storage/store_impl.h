@@ -53,6 +53,11 @@ class Store::Impl {
                                   DoneCallback done);
     core::Result<std::optional<core::Seq>> cursor(std::string_view consumer,
                                                   std::string_view stream) const;
+    core::Result<void> outbox_add(std::string_view stream, std::span<const core::EventDraft> events,
+                                  DoneCallback done);
+    core::Result<std::vector<OutboxEntry>> outbox_read(std::size_t entries_max) const;
+    core::Result<void> outbox_remove(std::uint64_t id, DoneCallback done);
+    core::Result<std::uint64_t> outbox_events() const;
     // Blocks until `*finished` is set, draining completions meanwhile.
     void wait_until(const std::atomic<bool>& finished);
 
@@ -102,6 +107,7 @@ class Store::Impl {
     bool closing_ = false;
     std::unordered_map<std::string, Head, TransparentStringHash, std::equal_to<>> heads_;
     std::uint64_t next_stream_id_ = 1;
+    std::uint64_t next_outbox_id_ = 1;
     // Names with a delete in flight: LMDB still has their record, but they
     // no longer exist for new appends (which create a new stream).
     std::unordered_map<std::string, int, TransparentStringHash, std::equal_to<>> deleting_;

@@ -9,6 +9,7 @@
 #include "core/codec.h"
 #include "core/hash_chain.h"
 #include "storage/keys.h"
+#include "storage/outbox_record.h"
 #include "storage/store_impl.h"
 
 namespace spirit::storage {
@@ -304,6 +305,33 @@ Result<std::optional<core::Seq>> Store::Impl::cursor(std::string_view consumer,
     if (!value) return core::Unexpected{value.error()};
     if (!*value || (*value)->size() != 8) return std::optional<core::Seq>{};
     return std::optional<core::Seq>{core::Seq{core::load_be64((*value)->data())}};
+}
+
+Result<std::vector<OutboxEntry>> Store::Impl::outbox_read(std::size_t entries_max) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto cursor = Cursor::open(*txn, dbis_.outbox);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    std::vector<OutboxEntry> out;
+    for (auto entry = cursor->step(MDB_FIRST); out.size() < entries_max;
+         entry = cursor->step(MDB_NEXT)) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) break;
+        if ((*entry)->first.size() != 8) return core::make_error(errc::corrupt, "outbox key size");
+        auto decoded =
+            detail::decode_outbox_entry(core::load_be64((*entry)->first.data()), (*entry)->second);
+        if (!decoded) return core::Unexpected{decoded.error()};
+        out.push_back(std::move(*decoded));
+    }
+    return out;
+}
+
+Result<std::uint64_t> Store::Impl::outbox_events() const {
+    auto entries = outbox_read(SIZE_MAX);
+    if (!entries) return core::Unexpected{entries.error()};
+    std::uint64_t n = 0;
+    for (const OutboxEntry& e : *entries) n += e.events.size();
+    return n;
 }
 
 Result<std::vector<core::Envelope>> Store::Impl::quarantined(std::string_view stream) const {

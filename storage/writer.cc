@@ -41,6 +41,7 @@ Error op_error(const WriteOp& op, errc code, std::string detail) {
 
 std::uint64_t WriteOp::queued_bytes() const {
     if (const auto* a = std::get_if<AppendOp>(&body)) return a->data.size() + 64;
+    if (const auto* o = std::get_if<OutboxAddOp>(&body)) return o->value.size() + 64;
     return 64;
 }
 
@@ -342,6 +343,22 @@ Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {
                 return Applied::done;
             } else if constexpr (std::is_same_v<T, DeleteOp>) {
                 return apply_delete(txn, op, body);
+            } else if constexpr (std::is_same_v<T, OutboxAddOp>) {
+                U64Value key = u64_value(body.id);
+                MDB_val k = to_val(view_of(key));
+                MDB_val v = to_val(body.value);
+                if (int rc = mdb_put(txn.get(), dbis_.outbox, &k, &v, MDB_APPEND); rc != 0) {
+                    return core::Unexpected{lmdb_error(rc, "adding to the outbox")};
+                }
+                return Applied::done;
+            } else if constexpr (std::is_same_v<T, OutboxRemoveOp>) {
+                U64Value key = u64_value(body.id);
+                MDB_val k = to_val(view_of(key));
+                int rc = mdb_del(txn.get(), dbis_.outbox, &k, nullptr);
+                if (rc != 0 && rc != MDB_NOTFOUND) {
+                    return core::Unexpected{lmdb_error(rc, "removing from the outbox")};
+                }
+                return Applied::done;
             } else if constexpr (std::is_same_v<T, CreateOp>) {
                 dirty_records_.insert_or_assign(op.stream_name, body.record);
                 SPIRIT_TRY(put_next_stream_id(txn, op.stream_id));

@@ -47,6 +47,7 @@ struct Dbis {
     MDB_dbi topology = 0;
     MDB_dbi quarantine = 0;
     MDB_dbi node = 0;
+    MDB_dbi outbox = 0;
 };
 
 // A producer event id to remember for the idempotency window.
@@ -76,6 +77,14 @@ struct TrimOp {
 };
 // Nothing to write: completes when everything queued before it has.
 struct BarrierOp {};
+// Adds an encoded entry to the outbox, or removes one.
+struct OutboxAddOp {
+    std::uint64_t id;
+    core::Bytes value;
+};
+struct OutboxRemoveOp {
+    std::uint64_t id;
+};
 // Creates an empty stream.
 struct CreateOp {
     StreamRecord record;
@@ -101,7 +110,9 @@ struct WriteOp {
     core::StreamId stream_id;
     std::string stream_name;
     std::uint64_t generation = 0;  // of the stream's head when the op was sequenced
-    std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp> body;
+    std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp, OutboxAddOp,
+                 OutboxRemoveOp>
+        body;
     OpCallback done;
 
     std::uint64_t queued_bytes() const;

@@ -618,3 +618,45 @@ TEST_CASE("seq_keeping_bytes finds where a size limit starts, a bounded walk at 
     CHECK(*bounded == core::Seq{8});
     (void)each;
 }
+
+TEST_CASE("the outbox keeps entries in order, durably, until removed", "[storage][unit]") {
+    StoreFixture f;
+    const std::string a = "first", b = "second", c = "third";
+    auto add = [&](const std::string& stream, std::vector<core::EventDraft> events) {
+        return wait_done(f, [&](storage::DoneCallback done) {
+            return f.store().outbox_add(stream, events, std::move(done));
+        });
+    };
+    REQUIRE(add("s1", {{test::event_id(1), "t", {}, core::as_bytes(a)},
+                       {test::event_id(2), "t", core::as_bytes(c), core::as_bytes(b)}}));
+    REQUIRE(add("s2", {{test::event_id(3), "u", {}, core::as_bytes(c)}}));
+    auto no_id =
+        f.store().outbox_add("s1", std::vector<core::EventDraft>{{std::nullopt, "t", {}, {}}},
+                             [](core::Result<void>) {});
+    REQUIRE_FALSE(no_id);
+    CHECK(no_id.error().is(core::errc::invalid_argument));
+    CHECK(*f.store().outbox_events() == 3);
+
+    f.reopen();
+    auto entries = f.store().outbox_read(10);
+    REQUIRE(entries);
+    REQUIRE(entries->size() == 2);
+    CHECK((*entries)[0].stream == "s1");
+    CHECK((*entries)[0].events.size() == 2);
+    CHECK((*entries)[0].events[1].id == test::event_id(2));
+    CHECK(core::as_chars((*entries)[0].events[1].payload) == "second");
+    CHECK(core::as_chars((*entries)[0].events[1].metadata) == "third");
+    CHECK((*entries)[1].stream == "s2");
+    CHECK((*entries)[1].id > (*entries)[0].id);
+
+    REQUIRE(wait_done(f, [&](storage::DoneCallback done) {
+        return f.store().outbox_remove((*entries)[0].id, std::move(done));
+    }));
+    REQUIRE(add("s3", {{test::event_id(4), "t", {}, {}}}));
+    f.reopen();
+    entries = f.store().outbox_read(10);
+    REQUIRE(entries->size() == 2);
+    CHECK((*entries)[0].stream == "s2");
+    CHECK((*entries)[1].stream == "s3");
+    CHECK((*entries)[1].id > (*entries)[0].id);
+}
