@@ -522,6 +522,25 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
             m.failed_commits = r.u64("failed_commits");
             m.queued_bytes = r.u64("queued_bytes");
             m.storage_error = r.owned_text("storage_error");
+            m.role = r.owned_text("role", 16);
+            m.master = r.owned_text("master", 64);
+            auto peers = r.list("peers", 256);
+            r.items("peers", peers, [&](Reader& p) {
+                PeerStatus ps;
+                ps.node_id = p.owned_text("node_id", 64);
+                ps.connected = p.u64("connected") != 0;
+                ps.lag_events = p.u64("lag_events");
+                ps.detail = p.owned_text("detail");
+                m.peers.push_back(std::move(ps));
+            });
+            auto errors = r.list("replication_errors", list_items_max);
+            r.items("replication_errors", errors, [&](Reader& e) {
+                ReplicationError re;
+                re.stream = e.owned_text("stream", limits::stream_name_bytes_max);
+                re.message = e.owned_text("message");
+                m.replication_errors.push_back(std::move(re));
+            });
+            m.outbox_events = r.u64("outbox_events");
             return m;
         }
         case Type::stream_list_reply: {
@@ -947,16 +966,33 @@ struct Encoder {
         pack_text(pk, m.message);
     }
     void operator()(const StatusReply& m) {
-        pack_head(pk, Type::status_reply, 14);
+        pack_head(pk, Type::status_reply, 19);
         pk.pack_uint64(m.request_id);
         pack_text(pk, m.node_id);
         pack_text(pk, m.server);
-        for (std::uint64_t v :
-             {m.uptime_ms, m.connections, m.subscriptions, m.streams, m.commits, m.syncs,
-              m.events_written, m.bytes_written, m.failed_commits, m.queued_bytes}) {
+        for (std::uint64_t v : {m.uptime_ms, m.connections, m.subscriptions, m.streams, m.commits,
+                                m.syncs, m.events_written, m.bytes_written, m.failed_commits,
+                                m.queued_bytes}) {
             pk.pack_uint64(v);
         }
         pack_text(pk, m.storage_error);
+        pack_text(pk, m.role);
+        pack_text(pk, m.master);
+        pk.pack_array(static_cast<std::uint32_t>(m.peers.size()));
+        for (const PeerStatus& p : m.peers) {
+            pk.pack_array(4);
+            pack_text(pk, p.node_id);
+            pk.pack_uint8(p.connected ? 1 : 0);
+            pk.pack_uint64(p.lag_events);
+            pack_text(pk, p.detail);
+        }
+        pk.pack_array(static_cast<std::uint32_t>(m.replication_errors.size()));
+        for (const ReplicationError& e : m.replication_errors) {
+            pk.pack_array(2);
+            pack_text(pk, e.stream);
+            pack_text(pk, e.message);
+        }
+        pk.pack_uint64(m.outbox_events);
     }
     void operator()(const StreamListReply& m) {
         pack_head(pk, Type::stream_list_reply, 2);
@@ -1103,6 +1139,36 @@ void EventsFrameBuilder::add(ByteView envelope) {
 }
 
 std::size_t EventsFrameBuilder::finish() {
+    store_be32(out_.data() + count_at_, static_cast<std::uint32_t>(count_));
+    encode_frame_header(out_.data() + start_, out_.size() - start_ - frame_header_bytes);
+    return count_;
+}
+
+ReplicateFrameBuilder::ReplicateFrameBuilder(Bytes& out, std::string_view stream,
+                                             const StreamPolicy& policy, Seq prev_seq,
+                                             const Digest& prev_hash)
+    : out_(out), start_(out.size()) {
+    out_.resize(start_ + frame_header_bytes);
+    Sink sink{out_};
+    Packer pk(sink);
+    pack_head(pk, Type::replicate, 10);
+    pack_text(pk, stream);
+    pack_policy(pk, policy);
+    pk.pack_uint64(prev_seq.value());
+    pack_bin(pk, ByteView(prev_hash.bytes));
+    out_.push_back(std::byte{0xdd});  // array32, count patched in finish()
+    count_at_ = out_.size();
+    out_.resize(out_.size() + 4);
+}
+
+void ReplicateFrameBuilder::add(ByteView envelope) {
+    Sink sink{out_};
+    Packer pk(sink);
+    pack_bin(pk, envelope);
+    ++count_;
+}
+
+std::size_t ReplicateFrameBuilder::finish() {
     store_be32(out_.data() + count_at_, static_cast<std::uint32_t>(count_));
     encode_frame_header(out_.data() + start_, out_.size() - start_ - frame_header_bytes);
     return count_;

@@ -216,6 +216,19 @@ struct ErrorReply {
     std::string message;
 };
 
+// One peer link as `spirit status` shows it.
+struct PeerStatus {
+    std::string node_id;
+    bool connected = false;
+    std::uint64_t lag_events = 0;  // on the master: events the peer does not have yet
+    std::string detail;
+};
+
+struct ReplicationError {
+    std::string stream;
+    std::string message;
+};
+
 struct StatusReply {
     std::uint64_t request_id = 0;
     std::string node_id;
@@ -231,6 +244,11 @@ struct StatusReply {
     std::uint64_t failed_commits = 0;
     std::uint64_t queued_bytes = 0;
     std::string storage_error;  // empty while the store accepts writes
+    std::string role;           // "single", "master" or "slave"
+    std::string master;         // the master's node id
+    std::vector<PeerStatus> peers;
+    std::vector<ReplicationError> replication_errors;
+    std::uint64_t outbox_events = 0;
 };
 
 struct StreamDescription {
@@ -370,6 +388,21 @@ class EventsFrameBuilder {
     // Patches the count and the frame length; returns the events added.
     std::size_t finish();
     std::size_t bytes() const { return out_.size() - start_; }
+
+ private:
+    Bytes& out_;
+    std::size_t start_;
+    std::size_t count_at_;
+    std::size_t count_ = 0;
+};
+
+// Builds a Replicate frame incrementally from stored envelopes.
+class ReplicateFrameBuilder {
+ public:
+    ReplicateFrameBuilder(Bytes& out, std::string_view stream, const StreamPolicy& policy,
+                          Seq prev_seq, const Digest& prev_hash);
+    void add(ByteView envelope);
+    std::size_t finish();
 
  private:
     Bytes& out_;

@@ -369,6 +369,18 @@ int status(const Global& g) {
     std::printf("events written  %llu\n", static_cast<unsigned long long>(s->events_written));
     std::printf("failed commits  %llu\n", static_cast<unsigned long long>(s->failed_commits));
     std::printf("storage         %s\n", s->storage_error.empty() ? "ok" : s->storage_error.c_str());
+    std::printf("role            %s (master %s)\n", s->role.c_str(), s->master.c_str());
+    for (const proto::PeerStatus& p : s->peers) {
+        std::printf("peer            %s %s, %llu events behind (%s)\n", p.node_id.c_str(),
+                    p.connected ? "connected" : "not connected",
+                    static_cast<unsigned long long>(p.lag_events), p.detail.c_str());
+    }
+    for (const proto::ReplicationError& e : s->replication_errors) {
+        std::printf("replication     %s: %s\n", e.stream.c_str(), e.message.c_str());
+    }
+    if (s->role == "slave") {
+        std::printf("outbox          %llu events\n", static_cast<unsigned long long>(s->outbox_events));
+    }
     return ok;
 }
 

@@ -846,8 +846,10 @@ Result<void> validate_pattern(std::string_view pattern) {
 
 std::size_t Config::copies_required(const core::Acks& acks) const {
     switch (acks.kind) {
-        case core::Acks::Kind::majority: return replicas() / 2 + 1;
-        case core::Acks::Kind::all: return replicas();
+        case core::Acks::Kind::majority:
+            return replicas() / 2 + 1;
+        case core::Acks::Kind::all:
+            return replicas();
         case core::Acks::Kind::count:
             return std::clamp<std::size_t>(acks.count, 1, replicas());
     }

@@ -96,12 +96,12 @@ struct Config {
 
     // Replication between nodes. Without peers the node runs alone.
     struct Peer {
-        std::string id;       // the peer's node.id
-        HostPort address;     // its cluster.listen
+        std::string id;    // the peer's node.id
+        HostPort address;  // its cluster.listen
         friend bool operator==(const Peer&, const Peer&) = default;
     };
     struct Cluster {
-        std::string name = "spirit";  // peers of another cluster are refused
+        std::string name = "spirit";     // peers of another cluster are refused
         std::optional<HostPort> listen;  // peer listener; required when there are peers
         std::string master;  // the node that orders writes (until elections); empty: node.id
         std::vector<Peer> peers;

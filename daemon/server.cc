@@ -35,6 +35,19 @@ core::Result<std::unique_ptr<Server>> Server::start(const Config& config, net::L
     }
     std::unique_ptr<Server> server(new Server(config, loop, std::move(*store)));
     SPIRIT_TRY(server->listen());
+    if (!config.cluster.peers.empty()) {
+        Server* s = server.get();
+        server->replication_ = std::make_unique<Replication>(
+            server->config_, loop, *server->store_,
+            Replication::Hooks{
+                .visible = [s](const std::string& stream,
+                               core::Seq seq) { s->stream_appended(stream, seq); },
+                .publish =
+                    [s](const core::protocol::Forward& f, Replication::PublishDone done) {
+                        s->publish_here(f.stream, f.expected_last_seq, f.events, std::move(done));
+                    }});
+        SPIRIT_TRY(server->replication_->start());
+    }
     return server;
 }
 
@@ -53,8 +66,10 @@ Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::S
 }
 
 Server::~Server() {
+    if (replication_) replication_->stop();
     // Close the store first: its last completions still reach sessions.
     store_.reset();
+    replication_.reset();
     listeners_.clear();
     // Connections still open are closed and freed by their close callbacks,
     // which run when the loop runs again (the Loop's destructor does).
@@ -130,6 +145,7 @@ void Server::shutdown(std::string_view reason) {
         shutdown_started_ms_ = now;
         spdlog::info("shutting down ({}): no new connections or publishes", reason);
         listeners_.clear();
+        if (replication_) replication_->stop();
         for (auto& [id, session] : sessions_) session.connection->pause_reading();
     }
     if (stopped_) return;

@@ -21,6 +21,7 @@
 
 #include "core/protocol.h"
 #include "daemon/config.h"
+#include "daemon/replication.h"
 #include "net/connection.h"
 #include "net/loop.h"
 #include "storage/store.h"
@@ -107,9 +108,16 @@ class Server final : public net::ConnectionHandler {
     // publishes await acks over the limit, or its replies are not read.
     void update_reading(Session& session);
     Session* session_of(std::uint64_t connection_id);
+    using PublishReply = std::function<void(core::Result<core::protocol::PublishAck>)>;
+    // Orders a publish on this node (its master) and calls `reply`, exactly
+    // once (perhaps at once, for a refusal), with the receipt once the
+    // stream's redundancy is met.
+    void publish_here(std::string_view stream, std::optional<core::Seq> expected,
+                      std::span<const core::EventDraft> events, PublishReply reply);
     void publish_completed(std::uint64_t connection_id, std::uint64_t request_id,
                            std::size_t body_bytes, const std::string& stream,
-                           core::Result<storage::AppendResult> result);
+                           core::Result<core::protocol::PublishAck> ack);
+    const core::StreamPolicy& policy_of(const std::string& stream);
     void sweep();
     // Trims streams beyond their retention limits (server_retention.cc).
     void apply_retention();
@@ -135,6 +143,8 @@ class Server final : public net::ConnectionHandler {
     const Config config_;
     net::Loop& loop_;
     std::unique_ptr<storage::Store> store_;
+    std::unique_ptr<Replication> replication_;  // set when the cluster has peers
+    std::unordered_map<std::string, core::StreamPolicy> policies_;
     std::unique_ptr<net::Async> store_wakeup_;
     std::unique_ptr<net::Timer> sweep_timer_;
     std::unique_ptr<net::Timer> pump_timer_;

@@ -212,23 +212,14 @@ void Server::handle_publish(Session& session, const proto::Publish& publish,
         reply_error(session, publish.request_id, valid.error());
         return;
     }
-    const std::string stream(publish.stream);
-    storage::AppendRequest request{.stream = stream,
-                                   .events = publish.events,
-                                   .expected_last_seq = publish.expected_last_seq,
-                                   .epoch = core::Epoch{1},
-                                   .create = storage::CreateMode::if_missing,
-                                   .policy = config_.policy_for(stream)};
     const std::uint64_t connection_id = session.connection->id();
     const std::uint64_t request_id = publish.request_id;
-    auto queued = store_->append(request, [this, connection_id, request_id, body_bytes, stream](
-                                              core::Result<storage::AppendResult> result) mutable {
-        publish_completed(connection_id, request_id, body_bytes, stream, std::move(result));
-    });
-    if (!queued) {
-        reply_error(session, request_id, queued.error());
-        return;
-    }
+    PublishReply reply = [this, connection_id, request_id, body_bytes,
+                          stream =
+                              std::string(publish.stream)](core::Result<proto::PublishAck> ack) {
+        publish_completed(connection_id, request_id, body_bytes, stream, std::move(ack));
+    };
+    // Counted before the publish starts: its reply may come at once.
     session.publish_bytes_in_flight += body_bytes;
     ++session.publishes_in_flight;
     if (session.publish_bytes_in_flight > config_.limits.publish_bytes_in_flight_max &&
@@ -237,37 +228,95 @@ void Server::handle_publish(Session& session, const proto::Publish& publish,
         session.paused_for_publishes = true;
         update_reading(session);
     }
+    if (replication_ && !replication_->is_master()) {
+        // A slave orders nothing itself: the master does, or the outbox keeps it.
+        replication_->forward(publish.stream, publish.expected_last_seq, publish.events,
+                              policy_of(std::string(publish.stream)).redundancy, std::move(reply));
+    } else {
+        publish_here(publish.stream, publish.expected_last_seq, publish.events, std::move(reply));
+    }
 }
 
-void Server::publish_completed(std::uint64_t connection_id, std::uint64_t request_id,
-                               std::size_t body_bytes, const std::string& stream,
-                               core::Result<storage::AppendResult> result) {
-    if (result && result->stored > 0) stream_appended(stream, result->last_seq);
-    Session* session = session_of(connection_id);
-    if (session == nullptr) return;
-    session->publish_bytes_in_flight -= body_bytes;
-    --session->publishes_in_flight;
-    if (result) {
+const core::StreamPolicy& Server::policy_of(const std::string& stream) {
+    auto it = policies_.find(stream);
+    if (it != policies_.end()) return it->second;
+    core::StreamPolicy policy = config_.policy_for(stream);
+    if (auto info = store_->stream_info(stream); info && *info) policy = (*info)->policy;
+    return policies_.emplace(stream, policy).first->second;
+}
+
+void Server::publish_here(std::string_view stream_name, std::optional<core::Seq> expected,
+                          std::span<const core::EventDraft> events, PublishReply reply) {
+    const std::string stream(stream_name);
+    const core::StreamPolicy policy = policy_of(stream);
+    storage::AppendRequest request{.stream = stream,
+                                   .events = events,
+                                   .expected_last_seq = expected,
+                                   .epoch = core::Epoch{1},
+                                   .create = storage::CreateMode::if_missing,
+                                   .policy = policy};
+    auto shared = std::make_shared<PublishReply>(std::move(reply));
+    auto queued = store_->append(request, [this, stream, policy, shared](
+                                              core::Result<storage::AppendResult> result) mutable {
+        PublishReply& answer = *shared;
+        if (!result) {
+            if (result.error().is(errc::storage_full) || result.error().is(errc::storage_io) ||
+                result.error().is(errc::storage_failed)) {
+                spdlog::error("publish to {} failed: {}", stream, result.error().message());
+            }
+            return answer(core::Unexpected{std::move(result).error()});
+        }
         proto::PublishAck ack;
-        ack.request_id = request_id;
         ack.kind = proto::AckKind::durable;
         ack.first_seq = result->first_seq;
         ack.last_seq = result->last_seq;
         ack.epoch = result->epoch;
         ack.timestamp_ns = result->timestamp_ns;
         ack.last_hash = result->last_hash;
+        core::Seq highest = result->last_seq;
         ack.duplicates.reserve(result->duplicates.size());
         for (const storage::Duplicate& d : result->duplicates) {
             ack.duplicates.push_back(proto::Duplicate{d.index, d.seq});
+            highest = std::max(highest, d.seq);
         }
+        const bool immediate = policy.redundancy == core::Redundancy::immediate;
+        if (replication_) {
+            if (result->stored > 0) replication_->committed(stream, result->last_seq);
+            if (immediate) {
+                // Acknowledged once enough copies are durable, never before.
+                const std::size_t copies = config_.copies_required(policy.acks);
+                return replication_->await_copies(
+                    stream, highest, copies,
+                    [ack = std::move(ack), reply = std::move(answer)](
+                        core::Result<std::vector<std::string>> holders) mutable {
+                        if (!holders) return reply(core::Unexpected{holders.error()});
+                        ack.kind = proto::AckKind::replicated;
+                        ack.holders = std::move(*holders);
+                        reply(std::move(ack));
+                    });
+            }
+        }
+        // Eventual (or alone): durable here is the promise; consumers may see it.
+        if (result->stored > 0) stream_appended(stream, result->last_seq);
         ack.holders.push_back(config_.node.id);
-        send(*session, ack);
+        answer(std::move(ack));
+    });
+    if (!queued) (*shared)(core::Unexpected{std::move(queued).error()});
+}
+
+void Server::publish_completed(std::uint64_t connection_id, std::uint64_t request_id,
+                               std::size_t body_bytes, const std::string& stream,
+                               core::Result<proto::PublishAck> ack) {
+    (void)stream;
+    Session* session = session_of(connection_id);
+    if (session == nullptr) return;
+    session->publish_bytes_in_flight -= body_bytes;
+    --session->publishes_in_flight;
+    if (ack) {
+        ack->request_id = request_id;
+        send(*session, *ack);
     } else {
-        if (result.error().is(errc::storage_full) || result.error().is(errc::storage_io) ||
-            result.error().is(errc::storage_failed)) {
-            spdlog::error("publish to {} failed: {}", stream, result.error().message());
-        }
-        reply_error(*session, request_id, result.error());
+        reply_error(*session, request_id, ack.error());
     }
     if (session->paused_for_publishes &&
         session->publish_bytes_in_flight <= config_.limits.publish_bytes_in_flight_max / 2) {
@@ -310,6 +359,13 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
         reply.failed_commits = stats.failed_commits;
         reply.queued_bytes = stats.queued_bytes;
         if (auto failure = store_->failure()) reply.storage_error = failure->message();
+        reply.role = !replication_ ? "single" : replication_->is_master() ? "master" : "slave";
+        reply.master = config_.master();
+        if (replication_) {
+            reply.peers = replication_->peer_status();
+            reply.replication_errors = replication_->errors();
+            if (auto outbox = store_->outbox_events()) reply.outbox_events = *outbox;
+        }
         send(session, reply);
     } else if (auto* list = std::get_if<proto::StreamList>(&message)) {
         auto streams = store_->list_streams();
@@ -329,6 +385,18 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
                             fmt::format("stream {} does not exist", info_request->stream)});
         }
         send(session, proto::StreamInfoReply{info_request->request_id, describe_stream(**info)});
+    } else if (replication_ && !replication_->is_master() &&
+               (std::holds_alternative<proto::StreamCreate>(message) ||
+                std::holds_alternative<proto::StreamDelete>(message))) {
+        const auto* create = std::get_if<proto::StreamCreate>(&message);
+        const std::uint64_t id = create != nullptr
+                                     ? create->request_id
+                                     : std::get<proto::StreamDelete>(message).request_id;
+        reply_error(session, id,
+                    core::Error{core::make_error_code(errc::not_master),
+                                fmt::format("node {} is a slave; send stream changes to the "
+                                            "master, {}",
+                                            config_.node.id, config_.master())});
     } else if (auto* create = std::get_if<proto::StreamCreate>(&message)) {
         if (auto valid = core::validate_stream_name(create->stream); !valid) {
             return reply_error(session, create->request_id, valid.error());
@@ -352,6 +420,13 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
         if (auto valid = core::validate_stream_name(removal->stream); !valid) {
             return reply_error(session, removal->request_id, valid.error());
         }
+        if (replication_) {
+            return reply_error(session, removal->request_id,
+                               core::Error{core::make_error_code(errc::busy),
+                                           "deleting a stream is not replicated to slaves in this "
+                                           "version, so a cluster refuses it"});
+        }
+        policies_.erase(removal->stream);
         auto queued = store_->delete_stream(removal->stream, done(removal->request_id));
         if (!queued) return reply_error(session, removal->request_id, queued.error());
         spdlog::info("stream {} deleted by conn={}", removal->stream, connection_id);

@@ -74,6 +74,7 @@ void Daemon::start() {
         ::dup2(log, STDERR_FILENO);
         ::dup2(log, STDOUT_FILENO);
         const std::string config = config_path().string();
+        for (const std::string& e : options_.env) ::putenv(const_cast<char*>(e.c_str()));
         ::execl(SPIRIT_SPIRITD, SPIRIT_SPIRITD, "--config", config.c_str(), nullptr);
         ::_exit(127);
     }

@@ -30,6 +30,7 @@ struct DaemonOptions {
     bool tcp = false;        // also listen on 127.0.0.1:<free port>
     std::string extra_toml;  // appended to the generated config
     std::string sync = "always";
+    std::vector<std::string> env;  // NAME=VALUE for the spiritd process
 };
 
 class Daemon {

@@ -1,0 +1,280 @@
+// Replication between three real spiritd processes on loopback (node-a is
+// the master): copies end byte-identical; a slave killed or wiped catches
+// up; immediate acks wait for the copies they promise; a corrupted envelope
+// is refused by the slaves; a slave cut off from its master keeps eventual
+// publishes in its outbox and forwards them once each, in order.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "tests/cluster/cluster_harness.h"
+
+using namespace spirit;
+namespace proto = core::protocol;
+using Catch::Matchers::Contains;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr const char* stream_defaults = R"(
+[[streams]]
+pattern = "imm.>"
+redundancy = "immediate"
+acks = "majority"
+[[streams]]
+pattern = "all.>"
+redundancy = "immediate"
+acks = "all"
+)";
+
+// Publishes `count` events "prefix-i" in batches of `batch`, pipelined.
+std::vector<net::PublishReceipt> publish(net::Client& client, const std::string& stream,
+                                         std::uint64_t count, const std::string& prefix,
+                                         std::size_t batch = 100) {
+    std::vector<net::PublishReceipt> receipts;
+    std::deque<std::string> payloads;
+    for (std::uint64_t i = 0; i < count; i += batch) {
+        std::vector<core::EventDraft> events;
+        for (std::uint64_t j = i; j < std::min<std::uint64_t>(count, i + batch); ++j) {
+            payloads.push_back(fmt::format("{}-{}", prefix, j));
+            events.push_back({std::nullopt, "t", {}, core::as_bytes(payloads.back())});
+        }
+        client.publish_async(stream, events, {}, [&](core::Result<net::PublishReceipt> r) {
+            if (!r) FAIL("publish to " << stream << ": " << r.error().message());
+            receipts.push_back(*r);
+        });
+        if (client.publishes_in_flight() >= 32) {
+            REQUIRE(
+                client.run_until([&] { return client.publishes_in_flight() < 8; }, seconds(60)));
+        }
+    }
+    REQUIRE(client.flush(seconds(60)));
+    return receipts;
+}
+
+proto::StreamDescription info(const test::Daemon& d, const std::string& stream) {
+    auto client = d.client();
+    auto i = client->stream_info(stream);
+    if (!i) FAIL(stream << " on " << d.dir() << ": " << i.error().message());
+    return *i;
+}
+
+void all_copies_equal(test::Cluster& cluster, const std::string& stream,
+                      milliseconds timeout = seconds(60)) {
+    const proto::StreamDescription master = info(cluster.node("node-a"), stream);
+    for (std::size_t i = 1; i < cluster.size(); ++i) {
+        test::wait_for_copy(cluster.node(i), stream, master.last_seq, master.last_hash, timeout);
+        auto client = cluster.node(i).client();
+        auto v = client->verify(stream);
+        REQUIRE(v);
+        CHECK_FALSE(v->break_seq);
+    }
+}
+
+proto::StatusReply status(const test::Daemon& d) {
+    auto client = d.client();
+    auto s = client->status();
+    REQUIRE(s);
+    return *s;
+}
+
+}  // namespace
+
+TEST_CASE("200,000 events to an eventual and an immediate stream end identical on three nodes",
+          "[cluster]") {
+    test::Cluster cluster({.extra_toml = stream_defaults});
+    cluster.start_all();
+    cluster.wait_connected();
+    auto client = cluster.node("node-a").client();
+    auto eventual = publish(*client, "ev.orders", 100'000, "e");
+    auto immediate = publish(*client, "imm.orders", 100'000, "i");
+    for (const auto& r : eventual) {
+        CHECK(r.kind == proto::AckKind::durable);
+        CHECK(r.holders == std::vector<std::string>{"node-a"});
+    }
+    for (const auto& r : immediate) {
+        REQUIRE(r.kind == proto::AckKind::replicated);
+        CHECK(r.holders.size() >= 2);  // a majority of 3, the master among them
+    }
+    all_copies_equal(cluster, "ev.orders");
+    all_copies_equal(cluster, "imm.orders");
+    const auto s = status(cluster.node("node-a"));
+    CHECK(s.role == "master");
+    CHECK(s.replication_errors.empty());
+    CHECK(status(cluster.node("node-b")).role == "slave");
+    // Consumers on a slave read what it holds.
+    auto reader = cluster.node("node-c").client();
+    std::uint64_t got = 0;
+    auto sub =
+        reader->subscribe({.target = "imm.orders"}, [&](const core::EnvelopeView&) { ++got; });
+    REQUIRE(sub);
+    REQUIRE(reader->run_until([&] { return got == 100'000; }, seconds(60)));
+}
+
+TEST_CASE("a slave killed mid-stream, or wiped, catches up from the master", "[cluster]") {
+    test::Cluster cluster;
+    cluster.start_all();
+    cluster.wait_connected();
+    auto client = cluster.node("node-a").client();
+    publish(*client, "log", 20'000, "a");
+    cluster.node("node-b").kill9();
+    publish(*client, "log", 20'000, "b");
+    cluster.node("node-b").start();
+    publish(*client, "log", 5'000, "c");
+    all_copies_equal(cluster, "log");
+
+    cluster.node("node-c").stop();
+    std::filesystem::remove_all(cluster.node("node-c").data_dir());
+    cluster.node("node-c").start();
+    all_copies_equal(cluster, "log");
+    CHECK(info(cluster.node("node-c"), "log").event_count == 45'000);
+}
+
+TEST_CASE("immediate acks wait for their copies: all blocks on a paused slave, majority does not",
+          "[cluster]") {
+    test::Cluster cluster({.extra_toml = stream_defaults});
+    cluster.start_all();
+    cluster.wait_connected();
+    auto client = cluster.node("node-a").client();
+    publish(*client, "all.orders", 10, "warm");
+    publish(*client, "imm.orders", 10, "warm");
+    const pid_t paused = cluster.node("node-c").pid();
+    REQUIRE(::kill(paused, SIGSTOP) == 0);
+    const std::string payload = "while paused";
+    core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payload)};
+    auto blocked = client->publish("all.orders", std::span(&e, 1));
+    REQUIRE_FALSE(blocked);
+    CHECK(blocked.error().is(core::errc::timeout));
+    CHECK_THAT(blocked.error().detail, Contains("2 of 3 copies durable"));
+    auto majority = client->publish("imm.orders", std::span(&e, 1));
+    REQUIRE(majority);
+    CHECK(majority->kind == proto::AckKind::replicated);
+    CHECK(majority->holders.size() == 2);
+    REQUIRE(::kill(paused, SIGCONT) == 0);
+    // The paused slave catches up; acks=all publishes succeed again.
+    auto resumed = client->publish("all.orders", std::span(&e, 1));
+    for (int i = 0; i < 20 && !resumed; ++i) {
+        resumed = client->publish("all.orders", std::span(&e, 1));
+    }
+    REQUIRE(resumed);
+    CHECK(resumed->holders.size() == 3);
+    all_copies_equal(cluster, "all.orders");
+}
+
+TEST_CASE("a corrupted envelope on the wire is refused by the slaves and reported", "[cluster]") {
+    // The master flips a payload byte of stream "bad" seq 5 on its way out.
+    test::Cluster cluster({.master_env = {"SPIRIT_TEST_CORRUPT_REPLICATION=bad:5"}});
+    cluster.start_all();
+    cluster.wait_connected();
+    auto client = cluster.node("node-a").client();
+    publish(*client, "bad", 4, "x", 1);
+    all_copies_equal(cluster, "bad");  // seqs 1..4 reach every slave intact
+    publish(*client, "bad", 6, "x", 1);
+    publish(*client, "good", 10, "y", 1);
+    all_copies_equal(cluster, "good");
+    for (std::size_t i = 1; i < cluster.size(); ++i) {
+        test::Daemon& slave = cluster.node(i);
+        proto::StatusReply s;
+        for (int tries = 0; tries < 100; ++tries) {
+            s = status(slave);
+            if (!s.replication_errors.empty()) break;
+            std::this_thread::sleep_for(milliseconds(20));
+        }
+        // Nothing from the corrupted envelope on is stored.
+        CHECK(info(slave, "bad").last_seq == core::Seq{4});
+        REQUIRE(s.replication_errors.size() == 1);
+        CHECK(s.replication_errors[0].stream == "bad");
+        CHECK_THAT(s.replication_errors[0].message, Contains("stream bad seq 5: hash mismatch"));
+        CHECK_THAT(slave.log(), Contains("replication of stream bad stopped"));
+    }
+    const auto m = status(cluster.node("node-a"));
+    CHECK(m.replication_errors.size() == 2);
+    CHECK_THAT(cluster.node("node-a").log(), Contains("refused stream bad at seq 5"));
+}
+
+TEST_CASE("a slave cut off from its master keeps eventual publishes in its outbox", "[cluster]") {
+    test::Cluster cluster({.extra_toml = stream_defaults});
+    cluster.start_all();
+    cluster.wait_connected();
+    auto master = cluster.node("node-a").client();
+    publish(*master, "ev.log", 100, "before");
+    const pid_t pid = cluster.node("node-a").pid();
+    REQUIRE(::kill(pid, SIGSTOP) == 0);
+    // The slave notices the silence (peer_timeout_ms = 1000 here).
+    auto slave = cluster.node("node-b").client();
+    for (int i = 0; i < 100 && status(cluster.node("node-b")).peers.at(0).connected; ++i) {
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    auto accepted = publish(*slave, "ev.log", 500, "outbox", 50);
+    for (const auto& r : accepted) CHECK(r.kind == proto::AckKind::accepted);
+    CHECK(status(cluster.node("node-b")).outbox_events == 500);
+    // An immediate stream cannot be accepted that way.
+    const std::string payload = "x";
+    core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payload)};
+    auto refused = slave->publish("imm.log", std::span(&e, 1));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().is(core::errc::not_master));
+    REQUIRE(::kill(pid, SIGCONT) == 0);
+
+    // Once the link is back the outbox drains to the master, in order, once each.
+    for (int i = 0; i < 200 && status(cluster.node("node-b")).outbox_events > 0; ++i) {
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    CHECK(status(cluster.node("node-b")).outbox_events == 0);
+    std::vector<std::string> seen;
+    auto sub = master->subscribe({.target = "ev.log"}, [&](const core::EnvelopeView& ev) {
+        seen.emplace_back(core::as_chars(ev.payload));
+    });
+    REQUIRE(sub);
+    REQUIRE(master->run_until([&] { return seen.size() >= 600; }, seconds(30)));
+    CHECK(master->run_for(milliseconds(300)));
+    REQUIRE(seen.size() == 600);
+    for (int i = 0; i < 500; ++i)
+        CHECK(seen[static_cast<std::size_t>(100 + i)] == fmt::format("outbox-{}", i));
+    all_copies_equal(cluster, "ev.log");
+}
+
+TEST_CASE("a peer from another cluster or with an unknown id is refused with the reason logged",
+          "[cluster]") {
+    test::Cluster cluster({.nodes = 2});
+    cluster.start_all();
+    cluster.wait_connected();
+    // "node-0" sorts before node-a, so it dials node-a.
+    auto intruder = [&](const std::string& cluster_name) {
+        return std::make_unique<test::Daemon>(test::DaemonOptions{
+            .node_id = "node-0",
+            .extra_toml = fmt::format("[cluster]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\n"
+                                      "master = \"node-a\"\nreconnect_ms_min = 20\n"
+                                      "[[cluster.peers]]\nid = \"node-a\"\n"
+                                      "address = \"127.0.0.1:{}\"\n",
+                                      cluster_name, test::free_tcp_port(), cluster.peer_port(0))});
+    };
+    auto wait_for_log = [&](const std::string& text) {
+        for (int i = 0; i < 200; ++i) {
+            if (cluster.node("node-a").log().find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(milliseconds(25));
+        }
+        return false;
+    };
+    {
+        auto other = intruder("other");
+        other->start();
+        CHECK(wait_for_log("cluster name \"other\", this node is in \"test\""));
+    }
+    {
+        auto unknown = intruder("test");
+        unknown->start();
+        CHECK(wait_for_log("unknown node id \"node-0\""));
+    }
+    // The real peers are still connected and replicating.
+    auto client = cluster.node("node-a").client();
+    publish(*client, "s", 10, "z");
+    all_copies_equal(cluster, "s");
+}
