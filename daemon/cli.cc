@@ -379,7 +379,8 @@ int status(const Global& g) {
         std::printf("replication     %s: %s\n", e.stream.c_str(), e.message.c_str());
     }
     if (s->role == "slave") {
-        std::printf("outbox          %llu events\n", static_cast<unsigned long long>(s->outbox_events));
+        std::printf("outbox          %llu events\n",
+                    static_cast<unsigned long long>(s->outbox_events));
     }
     return ok;
 }

@@ -785,7 +785,8 @@ TEST_CASE("cluster sections that cannot work are refused with the reason", "[dae
         Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = \"b\"\naddress = "
             "\"127.0.0.1:7801\"\n[[cluster.peers]]\nid = \"c\"\naddress = \"127.0.0.1:7802\"\n"
             "[[streams]]\npattern = \"x\"\nredundancy = \"immediate\"\nacks = 1\n",
-            "1 copies for an immediate stream; with 3 replicas it must be from 2 (a majority) to 3"},
+            "1 copies for an immediate stream; with 3 replicas it must be from 2 (a majority) to "
+            "3"},
         Row{"[cluster]\nlistn = \"x\"\n", "cluster.listn: unknown key"},
     }));
     INFO(text);
