@@ -128,6 +128,14 @@ void Replication::forward(std::string_view stream, std::optional<core::Seq> expe
     }
     Peer* master = master_peer();
     const bool reachable = master != nullptr && master->link != nullptr;
+    if (expected && (!reachable || outbox_pending_)) {
+        // Only the master can check an expected seq, and only in order.
+        return f.done(core::Unexpected{
+            error(errc::not_master,
+                  fmt::format("an expected seq needs the master {}, which is unreachable from {} "
+                              "now (or its outbox is still draining)",
+                              config_.master(), config_.node.id))});
+    }
     if (redundancy == core::Redundancy::eventual && (!reachable || outbox_pending_)) {
         // Store and forward; behind what the outbox holds already, in order.
         return to_outbox(std::move(f));
@@ -137,9 +145,6 @@ void Replication::forward(std::string_view stream, std::optional<core::Seq> expe
             error(errc::not_master,
                   fmt::format("the master {} is unreachable from {}; an immediate stream needs it",
                               config_.master(), config_.node.id))});
-    }
-    if (expected) {
-        // Only a direct forward can honour an expected seq.
     }
     const std::uint64_t id = next_forward_id_++;
     proto::Forward message{id, f.stream, expected, {}};

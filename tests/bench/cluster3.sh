@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Starts three spiritd nodes on loopback (node-a the master), runs `spirit
+# bench` against the master with the arguments given, then stops the nodes
+# by PID. Data dirs live under $DIR (default /tmp/spirit-bench3), on disk.
+#
+#   tests/bench/cluster3.sh BUILD_DIR [spirit bench arguments...]
+#   tests/bench/cluster3.sh build/release --producers 8 --in-flight 64 --count 2000000 \
+#       --redundancy immediate
+set -euo pipefail
+build=${1:?usage: cluster3.sh BUILD_DIR [bench arguments]}
+shift
+dir=${DIR:-/tmp/spirit-bench3}
+rm -rf "$dir"
+mkdir -p "$dir"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+ids=(node-a node-b node-c)
+client=(7791 7792 7793)
+peer=(7891 7892 7893)
+for i in 0 1 2; do
+    {
+        echo "[node]"
+        echo "id = \"${ids[$i]}\""
+        echo "data_dir = \"$dir/${ids[$i]}\""
+        echo "[client]"
+        echo "listen = \"127.0.0.1:${client[$i]}\""
+        echo "unix_socket = \"\""
+        echo "[cluster]"
+        echo "name = \"bench\""
+        echo "listen = \"127.0.0.1:${peer[$i]}\""
+        echo "master = \"node-a\""
+        for j in 0 1 2; do
+            [ "$j" = "$i" ] && continue
+            echo "[[cluster.peers]]"
+            echo "id = \"${ids[$j]}\""
+            echo "address = \"127.0.0.1:${peer[$j]}\""
+        done
+    } > "$dir/${ids[$i]}.toml"
+    "$build/daemon/spiritd" --config "$dir/${ids[$i]}.toml" 2> "$dir/${ids[$i]}.log" &
+    pids+=($!)
+done
+for i in 0 1 2; do
+    for _ in $(seq 1 100); do
+        "$build/daemon/spirit" --server "127.0.0.1:${client[$i]}" status > /dev/null 2>&1 && break
+        sleep 0.05
+    done
+done
+sleep 0.5  # peer links
+"$build/daemon/spirit" --server 127.0.0.1:7791 bench "$@"
+"$build/daemon/spirit" --server 127.0.0.1:7791 status | grep -E "peer|replication" || true
