@@ -522,13 +522,30 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
     const auto room = config_.cluster.replication_window_bytes - peer.bytes_in_flight;
     const auto bytes_max =
         static_cast<std::size_t>(std::min<std::uint64_t>(replicate_bytes_max, room));
-    core::Bytes& out = peer.link->send_buffer();
-    const std::size_t mark = out.size();
+    // Another slave at the same position may have had this frame built.
+    auto built = frames_.find(stream);
+    if (built != frames_.end() && built->second.first == cursor.next_seq &&
+        built->second.bytes.size() <= bytes_max + 4096) {
+        const BuiltFrame& f = built->second;
+        peer.link->send(core::ByteView(f.bytes));
+        cursor.in_flight.emplace_back(f.next.prev(), f.bytes.size());
+        peer.bytes_in_flight += f.bytes.size();
+        cursor.next_seq = f.next;
+        cursor.sent_hash = f.last_hash;
+        return true;
+    }
+    core::Bytes out;
     proto::ReplicateFrameBuilder frame(out, stream, cursor.policy, cursor.next_seq.prev(),
                                        cursor.sent_hash);
     core::Digest last_hash = cursor.sent_hash;
+    // Not verified here: the slave checks every link before it stores, and
+    // a rotted envelope shows there as a refused stream.
     auto read = store_.read(
-        stream, {.from_seq = cursor.next_seq, .events_max = events_max, .bytes_max = bytes_max},
+        stream,
+        {.from_seq = cursor.next_seq,
+         .events_max = events_max,
+         .bytes_max = bytes_max,
+         .verification = storage::Verification::none},
         [&](const core::EnvelopeView& e, core::ByteView encoded) {
             if (corrupt_once_ && corrupt_once_->first == stream && corrupt_once_->second == e.seq) {
                 core::Bytes bad(encoded.begin(), encoded.end());
@@ -541,7 +558,6 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
             return storage::Visit::next;
         });
     if (!read || read->events == 0) {
-        out.resize(mark);
         if (!read) {
             spdlog::error("replication of {} to {}: {}", stream, peer.id, read.error().message());
             replica_errors_[{peer.id, stream}] = read.error().detail;
@@ -550,10 +566,20 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
         return false;
     }
     frame.finish();
-    const std::uint64_t bytes = out.size() - mark;
-    peer.link->commit_send_buffer();
-    cursor.in_flight.emplace_back(read->next_seq.prev(), bytes);
-    peer.bytes_in_flight += bytes;
+    peer.link->send(core::ByteView(out));
+    cursor.in_flight.emplace_back(read->next_seq.prev(), out.size());
+    peer.bytes_in_flight += out.size();
+    // The cache is bounded: past its budget it starts over.
+    constexpr std::uint64_t frames_bytes_max = 8u << 20;
+    if (auto old = frames_.find(stream); old != frames_.end()) {
+        frames_bytes_ -= old->second.bytes.size();
+    }
+    if (frames_bytes_ + out.size() > frames_bytes_max) {
+        frames_.clear();
+        frames_bytes_ = 0;
+    }
+    frames_bytes_ += out.size();
+    frames_[stream] = BuiltFrame{cursor.next_seq, read->next_seq, last_hash, std::move(out)};
     cursor.next_seq = read->next_seq;
     cursor.sent_hash = last_hash;
     return true;

@@ -182,6 +182,16 @@ class Replication final : public net::ConnectionHandler {
     std::unordered_map<std::string, core::Seq> committed_;
     std::unordered_map<std::string, core::StreamPolicy> policies_;
     std::unordered_map<std::string, core::Seq> visible_;
+    // The last Replicate frame built per stream, so slaves at the same
+    // position share one read: its first seq, next seq, last hash, bytes.
+    struct BuiltFrame {
+        core::Seq first;
+        core::Seq next;
+        core::Digest last_hash;
+        core::Bytes bytes;
+    };
+    std::unordered_map<std::string, BuiltFrame> frames_;
+    std::uint64_t frames_bytes_ = 0;
     std::vector<Awaiter> awaiters_;
     // Slaves that refused a stream, or whose copy cannot continue: (peer, stream) -> why.
     std::map<std::pair<std::string, std::string>, std::string> replica_errors_;

@@ -40,8 +40,13 @@ core::Result<std::unique_ptr<Server>> Server::start(const Config& config, net::L
         server->replication_ = std::make_unique<Replication>(
             server->config_, loop, *server->store_,
             Replication::Hooks{
-                .visible = [s](const std::string& stream,
-                               core::Seq seq) { s->stream_appended(stream, seq); },
+                // Called from peer frames too (a slave's ack), where no
+                // client frame or commit follows to pump subscriptions.
+                .visible =
+                    [s](const std::string& stream, core::Seq seq) {
+                        s->stream_appended(stream, seq);
+                        s->pump_scheduled();
+                    },
                 .publish =
                     [s](const core::protocol::Forward& f, Replication::PublishDone done) {
                         s->publish_here(f.stream, f.expected_last_seq, f.events, std::move(done));

@@ -143,10 +143,16 @@ struct StreamInfo {
     core::TimestampNs created_ns;
 };
 
+// Whether a read checks each envelope's chain hash. `none` is for readers
+// whose receiver verifies every link itself (replication to a slave); the
+// envelopes are still decoded and their seqs and stream checked.
+enum class Verification { chain, none };
+
 struct ReadOptions {
     core::Seq from_seq{1};
     std::size_t events_max = 1024;
     std::size_t bytes_max = std::size_t{4} << 20;  // at least one event is always returned
+    Verification verification = Verification::chain;
 };
 
 enum class Visit { next, stop };

@@ -78,7 +78,8 @@ Result<core::Digest> prev_hash_of(const Txn& txn, MDB_dbi events, std::string_vi
 // against `prev`, which is advanced. `visit` returns false to stop early.
 template <class Visit>
 Result<void> walk(const Txn& txn, MDB_dbi events, std::string_view stream, const StreamRecord& r,
-                  core::Seq from, core::Seq to, core::Digest& prev, Visit visit) {
+                  core::Seq from, core::Seq to, core::Digest& prev, Visit visit,
+                  Verification verification = Verification::chain) {
     auto cursor = Cursor::open(txn, events);
     if (!cursor) return core::Unexpected{cursor.error()};
     auto start = detail::event_key(r.id, from);
@@ -91,7 +92,8 @@ Result<void> walk(const Txn& txn, MDB_dbi events, std::string_view stream, const
             detail::event_key_seq(key) != seq) {
             return corrupt(stream, seq, "missing");
         }
-        auto view = core::verify_envelope(value, prev);
+        auto view = verification == Verification::chain ? core::verify_envelope(value, prev)
+                                                        : core::decode_envelope(value);
         if (!view) {
             if (view.error().is(errc::hash_mismatch)) return core::Unexpected{view.error()};
             return corrupt(stream, seq, view.error().detail);
@@ -123,22 +125,25 @@ Result<ReadSummary> Store::Impl::read(std::string_view stream, const ReadOptions
     const core::Seq from = std::max(options.from_seq, r.first_seq);
     summary.next_seq = from;
     if (from > r.last_seq || options.events_max == 0) return summary;
-    auto prev = prev_hash_of(*txn, dbis_.events, stream, r, from);
+    auto prev = options.verification == Verification::chain
+                    ? prev_hash_of(*txn, dbis_.events, stream, r, from)
+                    : Result<core::Digest>(core::Digest{});
     if (!prev) return core::Unexpected{prev.error()};
     const std::uint64_t span =
         std::min<std::uint64_t>(options.events_max - 1, r.last_seq.value() - from.value());
     const core::Seq to{from.value() + span};
-    SPIRIT_TRY(walk(*txn, dbis_.events, stream, r, from, to, *prev,
-                    [&](const core::EnvelopeView& view, core::ByteView encoded) {
-                        if (summary.events > 0 &&
-                            summary.bytes + encoded.size() > options.bytes_max) {
-                            return false;
-                        }
-                        ++summary.events;
-                        summary.bytes += encoded.size();
-                        summary.next_seq = view.seq.next();
-                        return visitor(view, encoded) == Visit::next;
-                    }));
+    SPIRIT_TRY(walk(
+        *txn, dbis_.events, stream, r, from, to, *prev,
+        [&](const core::EnvelopeView& view, core::ByteView encoded) {
+            if (summary.events > 0 && summary.bytes + encoded.size() > options.bytes_max) {
+                return false;
+            }
+            ++summary.events;
+            summary.bytes += encoded.size();
+            summary.next_seq = view.seq.next();
+            return visitor(view, encoded) == Visit::next;
+        },
+        options.verification));
     return summary;
 }
 

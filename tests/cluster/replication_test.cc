@@ -2,7 +2,8 @@
 // the master): copies end byte-identical; a slave killed or wiped catches
 // up; immediate acks wait for the copies they promise; a corrupted envelope
 // is refused by the slaves; a slave cut off from its master keeps eventual
-// publishes in its outbox and forwards them once each, in order.
+// publishes in its outbox and forwards them once each, in order; consumers
+// on the master see an immediate event exactly when its copies are durable.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -277,4 +278,52 @@ TEST_CASE("a peer from another cluster or with an unknown id is refused with the
     auto client = cluster.node("node-a").client();
     publish(*client, "s", 10, "z");
     all_copies_equal(cluster, "s");
+}
+
+TEST_CASE("consumers on the master see an immediate event once its copies are durable, not before",
+          "[cluster]") {
+    test::Cluster cluster({.extra_toml = stream_defaults});
+    cluster.start_all();
+    cluster.wait_connected();
+    auto producer = cluster.node("node-a").client();
+    publish(*producer, "imm.live", 1, "warm", 1);
+    auto consumer = cluster.node("node-a").client();
+    std::vector<std::string> seen;
+    auto sub = consumer->subscribe({.target = "imm.live"}, [&](const core::EnvelopeView& ev) {
+        seen.emplace_back(core::as_chars(ev.payload));
+    });
+    REQUIRE(sub);
+    REQUIRE(consumer->run_until([&] { return seen.size() == 1; }, seconds(10)));
+    // Each event reaches the live consumer on its own: no later publish or
+    // client frame is needed to release the last one.
+    for (std::size_t i = 0; i < 50; ++i) {
+        const std::string payload = fmt::format("live-{}", i);
+        core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payload)};
+        auto acked = producer->publish("imm.live", std::span(&e, 1));
+        REQUIRE(acked);
+        REQUIRE(consumer->run_until([&] { return seen.size() == 2u + i; }, seconds(10)));
+        CHECK(seen.back() == payload);
+    }
+    // With both slaves paused the master holds the event alone: consumers
+    // must not see it until a majority does.
+    const pid_t b = cluster.node("node-b").pid();
+    const pid_t c = cluster.node("node-c").pid();
+    REQUIRE(::kill(b, SIGSTOP) == 0);
+    REQUIRE(::kill(c, SIGSTOP) == 0);
+    const std::string payload = "held";
+    core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payload)};
+    std::optional<core::Result<net::PublishReceipt>> held;
+    producer->publish_async("imm.live", std::span(&e, 1), {},
+                            [&](core::Result<net::PublishReceipt> r) { held = std::move(r); });
+    REQUIRE(producer->run_for(milliseconds(400)));
+    REQUIRE(consumer->run_for(milliseconds(400)));
+    CHECK_FALSE(held.has_value());
+    CHECK(seen.size() == 51);
+    REQUIRE(::kill(b, SIGCONT) == 0);
+    REQUIRE(::kill(c, SIGCONT) == 0);
+    REQUIRE(producer->run_until([&] { return held.has_value(); }, seconds(10)));
+    REQUIRE(*held);
+    CHECK((*held)->kind == proto::AckKind::replicated);
+    REQUIRE(consumer->run_until([&] { return seen.size() == 52; }, seconds(10)));
+    CHECK(seen.back() == "held");
 }

@@ -379,6 +379,15 @@ TEST_CASE("verify and reads detect a flipped byte in a stored payload", "[storag
     CHECK(f.store().read(
         "s", {.from_seq = core::Seq{1}, .events_max = 5},
         [](const core::EnvelopeView&, core::ByteView) { return storage::Visit::next; }));
+    // A reader that verifies the chain itself (a slave) gets the bytes as stored.
+    std::uint64_t unverified = 0;
+    auto raw = f.store().read("s", {.verification = storage::Verification::none},
+                              [&](const core::EnvelopeView&, core::ByteView) {
+                                  ++unverified;
+                                  return storage::Visit::next;
+                              });
+    REQUIRE(raw);
+    CHECK(unverified == 9);
 }
 
 TEST_CASE("a store reopens with every stream's head and nothing replayed", "[storage][unit]") {
