@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -38,7 +39,8 @@ acks = "all"
 // Publishes `count` events "prefix-i" in batches of `batch`, pipelined.
 std::vector<net::PublishReceipt> publish(net::Client& client, const std::string& stream,
                                          std::uint64_t count, const std::string& prefix,
-                                         std::size_t batch = 100) {
+                                         std::size_t batch = 100,
+                                         const std::function<void(std::uint64_t)>& sent = {}) {
     std::vector<net::PublishReceipt> receipts;
     std::deque<std::string> payloads;
     for (std::uint64_t i = 0; i < count; i += batch) {
@@ -55,6 +57,7 @@ std::vector<net::PublishReceipt> publish(net::Client& client, const std::string&
             REQUIRE(
                 client.run_until([&] { return client.publishes_in_flight() < 8; }, seconds(60)));
         }
+        if (sent) sent(std::min<std::uint64_t>(count, i + batch));
     }
     REQUIRE(client.flush(seconds(60)));
     return receipts;
@@ -125,8 +128,10 @@ TEST_CASE("a slave killed mid-stream, or wiped, catches up from the master", "[c
     cluster.wait_connected();
     auto client = cluster.node("node-a").client();
     publish(*client, "log", 20'000, "a");
-    cluster.node("node-b").kill9();
-    publish(*client, "log", 20'000, "b");
+    // Killed while the master streams live events to it.
+    publish(*client, "log", 20'000, "b", 100, [&](std::uint64_t sent) {
+        if (sent == 10'000) cluster.node("node-b").kill9();
+    });
     cluster.node("node-b").start();
     publish(*client, "log", 5'000, "c");
     all_copies_equal(cluster, "log");
