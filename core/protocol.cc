@@ -350,6 +350,43 @@ StreamDescription read_description(Reader& r) {
     return d;
 }
 
+std::vector<EventDraft> read_events(Reader& r, std::size_t batch_events_max) {
+    std::vector<EventDraft> events;
+    auto list = r.list("events", batch_events_max);
+    events.reserve(list.size());
+    r.items("events", list, [&](Reader& e) {
+        EventDraft d;
+        d.id = e.opt_fixed<EventId>("id");
+        d.type = e.text("type", limits::type_bytes_max);
+        d.metadata = e.bin("metadata", limits::metadata_bytes_max);
+        d.payload = e.bin("payload", limits::payload_bytes_max);
+        events.push_back(d);
+    });
+    return events;
+}
+
+PublishAck read_publish_ack(Reader& r, std::size_t batch_events_max) {
+    PublishAck m;
+    m.request_id = r.u64("request_id");
+    const auto kind = r.bounded<std::uint8_t>("kind");
+    if (kind > static_cast<std::uint8_t>(AckKind::accepted)) {
+        r.fail("kind", fmt::format("unknown value {}", kind));
+    }
+    m.kind = static_cast<AckKind>(kind);
+    m.first_seq = Seq{r.u64("first_seq")};
+    m.last_seq = Seq{r.u64("last_seq")};
+    m.epoch = Epoch{r.u64("epoch")};
+    m.timestamp_ns = TimestampNs{r.u64("timestamp_ns")};
+    m.last_hash = r.fixed<Digest>("last_hash");
+    auto dups = r.list("duplicates", batch_events_max);
+    r.items("duplicates", dups, [&](Reader& d) {
+        m.duplicates.push_back(Duplicate{d.bounded<std::uint32_t>("index"), Seq{d.u64("seq")}});
+    });
+    auto holders = r.list("holders", 256);
+    r.items("holders", holders, [&](Reader& h) { m.holders.push_back(h.owned_text("node_id")); });
+    return m;
+}
+
 Message read_client_message(Type type, Reader& r, std::size_t batch_events_max) {
     switch (type) {
         case Type::hello: {
@@ -364,16 +401,7 @@ Message read_client_message(Type type, Reader& r, std::size_t batch_events_max) 
             m.request_id = r.u64("request_id");
             m.stream = r.text("stream", limits::stream_name_bytes_max);
             if (auto s = r.opt_u64("expected_last_seq")) m.expected_last_seq = Seq{*s};
-            auto list = r.list("events", batch_events_max);
-            m.events.reserve(list.size());
-            r.items("events", list, [&](Reader& e) {
-                EventDraft d;
-                d.id = e.opt_fixed<EventId>("id");
-                d.type = e.text("type", limits::type_bytes_max);
-                d.metadata = e.bin("metadata", limits::metadata_bytes_max);
-                d.payload = e.bin("payload", limits::payload_bytes_max);
-                m.events.push_back(d);
-            });
+            m.events = read_events(r, batch_events_max);
             return m;
         }
         case Type::subscribe: {
@@ -449,29 +477,8 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
             m.batch_events_max = r.bounded<std::uint32_t>("batch_events_max");
             return m;
         }
-        case Type::publish_ack: {
-            PublishAck m;
-            m.request_id = r.u64("request_id");
-            const auto kind = r.bounded<std::uint8_t>("kind");
-            if (kind > static_cast<std::uint8_t>(AckKind::accepted)) {
-                r.fail("kind", fmt::format("unknown value {}", kind));
-            }
-            m.kind = static_cast<AckKind>(kind);
-            m.first_seq = Seq{r.u64("first_seq")};
-            m.last_seq = Seq{r.u64("last_seq")};
-            m.epoch = Epoch{r.u64("epoch")};
-            m.timestamp_ns = TimestampNs{r.u64("timestamp_ns")};
-            m.last_hash = r.fixed<Digest>("last_hash");
-            auto dups = r.list("duplicates", batch_events_max);
-            r.items("duplicates", dups, [&](Reader& d) {
-                m.duplicates.push_back(
-                    Duplicate{d.bounded<std::uint32_t>("index"), Seq{d.u64("seq")}});
-            });
-            auto holders = r.list("holders", 256);
-            r.items("holders", holders,
-                    [&](Reader& h) { m.holders.push_back(h.owned_text("node_id")); });
-            return m;
-        }
+        case Type::publish_ack:
+            return read_publish_ack(r, batch_events_max);
         case Type::events: {
             Events m;
             m.subscription_id = r.u64("subscription_id");
@@ -576,43 +583,6 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
     }
     SPIRIT_ASSERT_MSG(false, "not a daemon message type");
     return Done{};
-}
-
-std::vector<EventDraft> read_events(Reader& r, std::size_t batch_events_max) {
-    std::vector<EventDraft> events;
-    auto list = r.list("events", batch_events_max);
-    events.reserve(list.size());
-    r.items("events", list, [&](Reader& e) {
-        EventDraft d;
-        d.id = e.opt_fixed<EventId>("id");
-        d.type = e.text("type", limits::type_bytes_max);
-        d.metadata = e.bin("metadata", limits::metadata_bytes_max);
-        d.payload = e.bin("payload", limits::payload_bytes_max);
-        events.push_back(d);
-    });
-    return events;
-}
-
-PublishAck read_publish_ack(Reader& r, std::size_t batch_events_max) {
-    PublishAck m;
-    m.request_id = r.u64("request_id");
-    const auto kind = r.bounded<std::uint8_t>("kind");
-    if (kind > static_cast<std::uint8_t>(AckKind::accepted)) {
-        r.fail("kind", fmt::format("unknown value {}", kind));
-    }
-    m.kind = static_cast<AckKind>(kind);
-    m.first_seq = Seq{r.u64("first_seq")};
-    m.last_seq = Seq{r.u64("last_seq")};
-    m.epoch = Epoch{r.u64("epoch")};
-    m.timestamp_ns = TimestampNs{r.u64("timestamp_ns")};
-    m.last_hash = r.fixed<Digest>("last_hash");
-    auto dups = r.list("duplicates", batch_events_max);
-    r.items("duplicates", dups, [&](Reader& d) {
-        m.duplicates.push_back(Duplicate{d.bounded<std::uint32_t>("index"), Seq{d.u64("seq")}});
-    });
-    auto holders = r.list("holders", 256);
-    r.items("holders", holders, [&](Reader& h) { m.holders.push_back(h.owned_text("node_id")); });
-    return m;
 }
 
 Message read_peer_message(Type type, Reader& r, std::size_t batch_events_max) {
@@ -843,14 +813,7 @@ struct Encoder {
         pk.pack_uint64(m.request_id);
         pack_text(pk, m.stream);
         pack_optional(pk, m.expected_last_seq, [&](Seq s) { pk.pack_uint64(s.value()); });
-        pk.pack_array(static_cast<std::uint32_t>(m.events.size()));
-        for (const EventDraft& e : m.events) {
-            pk.pack_array(4);
-            pack_optional(pk, e.id, [&](const EventId& id) { pack_bin(pk, ByteView(id.bytes)); });
-            pack_text(pk, e.type);
-            pack_bin(pk, e.metadata);
-            pack_bin(pk, e.payload);
-        }
+        pack_events(m.events);
     }
     void operator()(const Subscribe& m) {
         pack_head(pk, Type::subscribe, 7);
@@ -917,24 +880,7 @@ struct Encoder {
     }
     void operator()(const PublishAck& m) {
         pack_head(pk, Type::publish_ack, 9);
-        pk.pack_uint64(m.request_id);
-        pk.pack_uint8(static_cast<std::uint8_t>(m.kind));
-        pk.pack_uint64(m.first_seq.value());
-        pk.pack_uint64(m.last_seq.value());
-        pk.pack_uint64(m.epoch.value());
-        pk.pack_uint64(m.timestamp_ns.value());
-        pack_bin(pk, ByteView(m.last_hash.bytes));
-        pk.pack_array(static_cast<std::uint32_t>(m.duplicates.size()));
-        for (const Duplicate& d : m.duplicates) {
-            pk.pack_array(2);
-            pk.pack_uint32(d.index);
-            pk.pack_uint64(d.seq.value());
-        }
-        pk.pack_array(static_cast<std::uint32_t>(m.holders.size()));
-        for (const std::string& h : m.holders) {
-            pk.pack_array(1);
-            pack_text(pk, h);
-        }
+        pack_ack_fields(m);
     }
     void operator()(const Events& m) {
         pack_head(pk, Type::events, 2);
@@ -970,9 +916,9 @@ struct Encoder {
         pk.pack_uint64(m.request_id);
         pack_text(pk, m.node_id);
         pack_text(pk, m.server);
-        for (std::uint64_t v : {m.uptime_ms, m.connections, m.subscriptions, m.streams, m.commits,
-                                m.syncs, m.events_written, m.bytes_written, m.failed_commits,
-                                m.queued_bytes}) {
+        for (std::uint64_t v :
+             {m.uptime_ms, m.connections, m.subscriptions, m.streams, m.commits, m.syncs,
+              m.events_written, m.bytes_written, m.failed_commits, m.queued_bytes}) {
             pk.pack_uint64(v);
         }
         pack_text(pk, m.storage_error);
@@ -1118,37 +1064,43 @@ void encode(Bytes& out, const Message& message) {
     encode_frame_header(out.data() + start, out.size() - start - frame_header_bytes);
 }
 
-EventsFrameBuilder::EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id)
-    : out_(out), start_(out.size()) {
+EnvelopeFrameBuilder::EnvelopeFrameBuilder(Bytes& out) : out_(out), start_(out.size()) {
     out_.resize(start_ + frame_header_bytes);
-    Sink sink{out_};
-    Packer pk(sink);
-    pack_head(pk, Type::events, 2);
-    pk.pack_uint64(subscription_id);
+}
+
+void EnvelopeFrameBuilder::begin_envelopes() {
     // array32 with the count patched in finish(): the count is not known yet.
     out_.push_back(std::byte{0xdd});
     count_at_ = out_.size();
     out_.resize(out_.size() + 4);
 }
 
-void EventsFrameBuilder::add(ByteView envelope) {
+void EnvelopeFrameBuilder::add(ByteView envelope) {
     Sink sink{out_};
     Packer pk(sink);
     pack_bin(pk, envelope);
     ++count_;
 }
 
-std::size_t EventsFrameBuilder::finish() {
+std::size_t EnvelopeFrameBuilder::finish() {
     store_be32(out_.data() + count_at_, static_cast<std::uint32_t>(count_));
     encode_frame_header(out_.data() + start_, out_.size() - start_ - frame_header_bytes);
     return count_;
 }
 
+EventsFrameBuilder::EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id)
+    : EnvelopeFrameBuilder(out) {
+    Sink sink{out_};
+    Packer pk(sink);
+    pack_head(pk, Type::events, 2);
+    pk.pack_uint64(subscription_id);
+    begin_envelopes();
+}
+
 ReplicateFrameBuilder::ReplicateFrameBuilder(Bytes& out, std::string_view stream,
                                              const StreamPolicy& policy, Seq prev_seq,
                                              const Digest& prev_hash)
-    : out_(out), start_(out.size()) {
-    out_.resize(start_ + frame_header_bytes);
+    : EnvelopeFrameBuilder(out) {
     Sink sink{out_};
     Packer pk(sink);
     pack_head(pk, Type::replicate, 10);
@@ -1156,22 +1108,7 @@ ReplicateFrameBuilder::ReplicateFrameBuilder(Bytes& out, std::string_view stream
     pack_policy(pk, policy);
     pk.pack_uint64(prev_seq.value());
     pack_bin(pk, ByteView(prev_hash.bytes));
-    out_.push_back(std::byte{0xdd});  // array32, count patched in finish()
-    count_at_ = out_.size();
-    out_.resize(out_.size() + 4);
-}
-
-void ReplicateFrameBuilder::add(ByteView envelope) {
-    Sink sink{out_};
-    Packer pk(sink);
-    pack_bin(pk, envelope);
-    ++count_;
-}
-
-std::size_t ReplicateFrameBuilder::finish() {
-    store_be32(out_.data() + count_at_, static_cast<std::uint32_t>(count_));
-    encode_frame_header(out_.data() + start_, out_.size() - start_ - frame_header_bytes);
-    return count_;
+    begin_envelopes();
 }
 
 }  // namespace spirit::core::protocol

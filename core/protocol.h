@@ -378,37 +378,38 @@ Type type_of(const Message& message) noexcept;
 // Appends one complete frame (header and body) for `message` to `out`.
 void encode(Bytes& out, const Message& message);
 
-// Builds an Events frame incrementally from stored envelopes, without
-// decoding them: begin, add each envelope, finish.
-class EventsFrameBuilder {
+// Builds a frame whose last field is a list of stored envelopes (Events,
+// Replicate) incrementally, without decoding them: construct, add each
+// envelope, finish.
+class EnvelopeFrameBuilder {
  public:
-    // Starts a frame in `out` (appending). REQUIRES: `out` outlives the builder.
-    EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id);
     void add(ByteView envelope);
-    // Patches the count and the frame length; returns the events added.
+    // Patches the count and the frame length; returns the envelopes added.
     std::size_t finish();
     std::size_t bytes() const { return out_.size() - start_; }
 
- private:
+ protected:
+    // Starts a frame in `out` (appending). REQUIRES: `out` outlives the builder.
+    explicit EnvelopeFrameBuilder(Bytes& out);
+    // Opens the envelope list; called once the fields before it are packed.
+    void begin_envelopes();
     Bytes& out_;
+
+ private:
     std::size_t start_;
-    std::size_t count_at_;
+    std::size_t count_at_ = 0;
     std::size_t count_ = 0;
 };
 
-// Builds a Replicate frame incrementally from stored envelopes.
-class ReplicateFrameBuilder {
+class EventsFrameBuilder : public EnvelopeFrameBuilder {
+ public:
+    EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id);
+};
+
+class ReplicateFrameBuilder : public EnvelopeFrameBuilder {
  public:
     ReplicateFrameBuilder(Bytes& out, std::string_view stream, const StreamPolicy& policy,
                           Seq prev_seq, const Digest& prev_hash);
-    void add(ByteView envelope);
-    std::size_t finish();
-
- private:
-    Bytes& out_;
-    std::size_t start_;
-    std::size_t count_at_;
-    std::size_t count_ = 0;
 };
 
 }  // namespace spirit::core::protocol

@@ -523,17 +523,26 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
     const auto bytes_max =
         static_cast<std::size_t>(std::min<std::uint64_t>(replicate_bytes_max, room));
     // Another slave at the same position may have had this frame built.
-    auto built = frames_.find(stream);
-    if (built != frames_.end() && built->second.first == cursor.next_seq &&
-        built->second.bytes.size() <= bytes_max + 4096) {
-        const BuiltFrame& f = built->second;
-        peer.link->send(core::ByteView(f.bytes));
-        cursor.in_flight.emplace_back(f.next.prev(), f.bytes.size());
-        peer.bytes_in_flight += f.bytes.size();
-        cursor.next_seq = f.next;
-        cursor.sent_hash = f.last_hash;
-        return true;
+    const BuiltFrame* f = nullptr;
+    if (auto built = frames_.find(stream); built != frames_.end() &&
+                                           built->second.first == cursor.next_seq &&
+                                           built->second.bytes.size() <= bytes_max + 4096) {
+        f = &built->second;
+    } else {
+        f = build_frame(peer, stream, cursor, events_max, bytes_max);
+        if (f == nullptr) return false;
     }
+    peer.link->send(core::ByteView(f->bytes));
+    cursor.in_flight.emplace_back(f->next.prev(), f->bytes.size());
+    peer.bytes_in_flight += f->bytes.size();
+    cursor.next_seq = f->next;
+    cursor.sent_hash = f->last_hash;
+    return true;
+}
+
+const Replication::BuiltFrame* Replication::build_frame(Peer& peer, const std::string& stream,
+                                                        Cursor& cursor, std::size_t events_max,
+                                                        std::size_t bytes_max) {
     core::Bytes out;
     proto::ReplicateFrameBuilder frame(out, stream, cursor.policy, cursor.next_seq.prev(),
                                        cursor.sent_hash);
@@ -563,12 +572,9 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
             replica_errors_[{peer.id, stream}] = read.error().detail;
             cursor.refused = true;
         }
-        return false;
+        return nullptr;
     }
     frame.finish();
-    peer.link->send(core::ByteView(out));
-    cursor.in_flight.emplace_back(read->next_seq.prev(), out.size());
-    peer.bytes_in_flight += out.size();
     // The cache is bounded: past its budget it starts over.
     constexpr std::uint64_t frames_bytes_max = 8u << 20;
     if (auto old = frames_.find(stream); old != frames_.end()) {
@@ -579,10 +585,9 @@ bool Replication::pump_stream(Peer& peer, const std::string& stream, Cursor& cur
         frames_bytes_ = 0;
     }
     frames_bytes_ += out.size();
-    frames_[stream] = BuiltFrame{cursor.next_seq, read->next_seq, last_hash, std::move(out)};
-    cursor.next_seq = read->next_seq;
-    cursor.sent_hash = last_hash;
-    return true;
+    BuiltFrame& built = frames_[stream];
+    built = BuiltFrame{cursor.next_seq, read->next_seq, last_hash, std::move(out)};
+    return &built;
 }
 
 void Replication::on_replica_ack(Peer& peer, const proto::ReplicaAck& ack) {

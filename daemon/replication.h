@@ -154,7 +154,19 @@ class Replication final : public net::ConnectionHandler {
     core::Result<Cursor> start_cursor(const storage::StreamInfo& info, core::Seq slave_last,
                                       const core::Digest& slave_hash, std::string_view peer);
     void pump(Peer& peer);
+    // The last Replicate frame built per stream, so slaves at the same
+    // position share one read: its first seq, next seq, last hash, bytes.
+    struct BuiltFrame {
+        core::Seq first;
+        core::Seq next;
+        core::Digest last_hash;
+        core::Bytes bytes;
+    };
     bool pump_stream(Peer& peer, const std::string& stream, Cursor& cursor);
+    // Reads and frames the next events of `stream` for `peer` and caches the
+    // frame; nullptr when there is nothing to send or the read failed.
+    const BuiltFrame* build_frame(Peer& peer, const std::string& stream, Cursor& cursor,
+                                  std::size_t events_max, std::size_t bytes_max);
     std::vector<std::string> holders(const std::string& stream, core::Seq seq) const;
     void copies_changed(const std::string& stream);
     core::Seq committed_last(const std::string& stream);
@@ -182,15 +194,7 @@ class Replication final : public net::ConnectionHandler {
     std::unordered_map<std::string, core::Seq> committed_;
     std::unordered_map<std::string, core::StreamPolicy> policies_;
     std::unordered_map<std::string, core::Seq> visible_;
-    // The last Replicate frame built per stream, so slaves at the same
-    // position share one read: its first seq, next seq, last hash, bytes.
-    struct BuiltFrame {
-        core::Seq first;
-        core::Seq next;
-        core::Digest last_hash;
-        core::Bytes bytes;
-    };
-    std::unordered_map<std::string, BuiltFrame> frames_;
+    std::unordered_map<std::string, BuiltFrame> frames_;  // see BuiltFrame
     std::uint64_t frames_bytes_ = 0;
     std::vector<Awaiter> awaiters_;
     // Slaves that refused a stream, or whose copy cannot continue: (peer, stream) -> why.

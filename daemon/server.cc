@@ -40,13 +40,8 @@ core::Result<std::unique_ptr<Server>> Server::start(const Config& config, net::L
         server->replication_ = std::make_unique<Replication>(
             server->config_, loop, *server->store_,
             Replication::Hooks{
-                // Called from peer frames too (a slave's ack), where no
-                // client frame or commit follows to pump subscriptions.
-                .visible =
-                    [s](const std::string& stream, core::Seq seq) {
-                        s->stream_appended(stream, seq);
-                        s->pump_scheduled();
-                    },
+                .visible = [s](const std::string& stream,
+                               core::Seq seq) { s->stream_appended(stream, seq); },
                 .publish =
                     [s](const core::protocol::Forward& f, Replication::PublishDone done) {
                         s->publish_here(f.stream, f.expected_last_seq, f.events, std::move(done));

@@ -136,6 +136,7 @@ class Server final : public net::ConnectionHandler {
     void stream_deleted(const std::string& stream);
     void schedule(Subscription& sub);
     void pump_scheduled();
+    void arm_pump();
     void pump(Session& session, Subscription& sub);
     void write_cursor(Subscription& sub, const std::string& stream);
     core::Seq committed_last(const std::string& stream);
@@ -148,6 +149,7 @@ class Server final : public net::ConnectionHandler {
     std::unique_ptr<net::Async> store_wakeup_;
     std::unique_ptr<net::Timer> sweep_timer_;
     std::unique_ptr<net::Timer> pump_timer_;
+    bool pump_armed_ = false;  // pump_timer_ is started
     std::unique_ptr<net::Timer> retention_timer_;
     std::set<std::string> trims_in_flight_;
     std::vector<std::unique_ptr<net::Listener>> listeners_;

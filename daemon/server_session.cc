@@ -402,19 +402,12 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
             return reply_error(session, create->request_id, valid.error());
         }
         const std::string stream = create->stream;
-        const std::uint64_t request_id = create->request_id;
-        auto queued =
-            store_->create_stream(stream, create->policy,
-                                  [this, connection_id, request_id, stream](core::Result<void> r) {
-                                      if (r) stream_appended(stream, core::Seq{0});
-                                      Session* s = session_of(connection_id);
-                                      if (s == nullptr) return;
-                                      if (r) {
-                                          send(*s, proto::Done{request_id});
-                                      } else {
-                                          reply_error(*s, request_id, r.error());
-                                      }
-                                  });
+        auto queued = store_->create_stream(
+            stream, create->policy,
+            [this, stream, reply = done(create->request_id)](core::Result<void> r) {
+                if (r) stream_appended(stream, core::Seq{0});
+                reply(std::move(r));
+            });
         if (!queued) reply_error(session, create->request_id, queued.error());
     } else if (auto* removal = std::get_if<proto::StreamDelete>(&message)) {
         if (auto valid = core::validate_stream_name(removal->stream); !valid) {

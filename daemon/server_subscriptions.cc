@@ -351,6 +351,19 @@ void Server::schedule(Subscription& sub) {
     if (sub.queued) return;
     sub.queued = true;
     pump_queue_.push_back({sub.connection_id, sub.id});
+    // Handlers of client frames and commits pump at once when they are done;
+    // anything else that schedules (a slave's ack making an immediate event
+    // visible, say) is pumped on the next loop turn.
+    arm_pump();
+}
+
+void Server::arm_pump() {
+    if (pump_armed_) return;
+    pump_armed_ = true;
+    pump_timer_->start(0, 0, [this] {
+        pump_armed_ = false;
+        pump_scheduled();
+    });
 }
 
 void Server::pump_scheduled() {
@@ -365,7 +378,7 @@ void Server::pump_scheduled() {
         pump(*s, *it->second);
     }
     // More work: continue after the loop has served I/O.
-    if (!pump_queue_.empty()) pump_timer_->start(0, 0, [this] { pump_scheduled(); });
+    if (!pump_queue_.empty()) arm_pump();
 }
 
 void Server::pump(Session& session, Subscription& sub) {

@@ -316,6 +316,18 @@ core::EventId Store::Impl::generate_id() {
     return id;
 }
 
+detail::OpCallback Store::Impl::unpoisoned(DoneCallback done) {
+    return [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
+        done(std::move(status));
+    };
+}
+
+Result<Store::Impl::Head*> Store::Impl::existing_head(std::string_view stream) {
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    std::optional<detail::StreamRecord> created;
+    return head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+}
+
 detail::OpCallback Store::Impl::wrap(std::string stream, std::uint64_t generation,
                                      std::vector<detail::DedupRecord> remembered,
                                      DoneCallback done) {
@@ -585,9 +597,7 @@ Result<void> Store::Impl::append_replicated(const ReplicatedAppend& request, App
 Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
                                          DoneCallback done) {
     std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    std::optional<detail::StreamRecord> created;
-    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    auto found = existing_head(stream);
     if (!found) return core::Unexpected{found.error()};
     Head& head = **found;
     auto txn = Txn::begin(env_, Txn::Mode::read);
@@ -645,16 +655,11 @@ Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
 
 Result<void> Store::Impl::trim_before(std::string_view stream, core::Seq seq, DoneCallback done) {
     std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    std::optional<detail::StreamRecord> created;
-    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    auto found = existing_head(stream);
     if (!found) return core::Unexpected{found.error()};
     Head& head = **found;
-    writer_->submit(
-        detail::WriteOp{head.id, std::string(stream), head.generation, detail::TrimOp{seq},
-                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
-                            done(std::move(status));
-                        }});
+    writer_->submit(detail::WriteOp{head.id, std::string(stream), head.generation,
+                                    detail::TrimOp{seq}, unpoisoned(std::move(done))});
     return {};
 }
 
@@ -678,9 +683,7 @@ Result<void> Store::Impl::create_stream(std::string_view stream, const core::Str
 
 Result<void> Store::Impl::delete_stream(std::string_view stream, DoneCallback done) {
     std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    std::optional<detail::StreamRecord> created;
-    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    auto found = existing_head(stream);
     if (!found) return core::Unexpected{found.error()};
     const core::StreamId id = (*found)->id;
     const std::uint64_t generation = (*found)->generation;
@@ -713,22 +716,16 @@ Result<void> Store::Impl::outbox_add(std::string_view stream,
     if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
     if (auto failure = writer_->failure()) return core::Unexpected{*failure};
     detail::OutboxAddOp op{next_outbox_id_++, detail::encode_outbox_entry(stream, events)};
-    writer_->submit(
-        detail::WriteOp{core::StreamId{0}, std::string(stream), 0, std::move(op),
-                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
-                            done(std::move(status));
-                        }});
+    writer_->submit(detail::WriteOp{core::StreamId{0}, std::string(stream), 0, std::move(op),
+                                    unpoisoned(std::move(done))});
     return {};
 }
 
 Result<void> Store::Impl::outbox_remove(std::uint64_t id, DoneCallback done) {
     std::lock_guard lock(mutex_);
     if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    writer_->submit(
-        detail::WriteOp{core::StreamId{0}, "outbox", 0, detail::OutboxRemoveOp{id},
-                        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
-                            done(std::move(status));
-                        }});
+    writer_->submit(detail::WriteOp{core::StreamId{0}, "outbox", 0, detail::OutboxRemoveOp{id},
+                                    unpoisoned(std::move(done))});
     return {};
 }
 
@@ -736,16 +733,12 @@ Result<void> Store::Impl::set_cursor(std::string_view consumer, std::string_view
                                      core::Seq seq, DoneCallback done) {
     SPIRIT_TRY(core::validate_stream_name(consumer));
     std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    std::optional<detail::StreamRecord> created;
-    auto found = head_for(stream, CreateMode::must_exist, created, {}, options_.clock());
+    auto found = existing_head(stream);
     if (!found) return core::Unexpected{found.error()};
     Head& head = **found;
-    writer_->submit(detail::WriteOp{
-        head.id, std::string(stream), head.generation, detail::CursorOp{std::string(consumer), seq},
-        [done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
-            done(std::move(status));
-        }});
+    writer_->submit(detail::WriteOp{head.id, std::string(stream), head.generation,
+                                    detail::CursorOp{std::string(consumer), seq},
+                                    unpoisoned(std::move(done))});
     return {};
 }
 

@@ -87,6 +87,8 @@ class Store::Impl {
     core::Result<Head*> head_for(std::string_view stream, CreateMode create,
                                  std::optional<detail::StreamRecord>& created,
                                  const core::StreamPolicy& policy, core::TimestampNs now);
+    // The head of a stream that must exist, for an op on it. REQUIRES: mutex_ held.
+    core::Result<Head*> existing_head(std::string_view stream);
     core::Result<void> validate(const AppendRequest& request) const;
     core::EventId generate_id();
     // After a poisoned failure: reload the head from LMDB and forget the ids
@@ -95,6 +97,8 @@ class Store::Impl {
                              const std::vector<detail::DedupRecord>& forget);
     detail::OpCallback wrap(std::string stream, std::uint64_t generation,
                             std::vector<detail::DedupRecord> remembered, DoneCallback done);
+    // For ops whose failure leaves no head to reset.
+    static detail::OpCallback unpoisoned(DoneCallback done);
 
     friend class Store;
 

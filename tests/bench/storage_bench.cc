@@ -16,18 +16,17 @@
 #include <lmdb.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/codec.h"
 #include "core/hash_chain.h"
 #include "storage/store.h"
+#include "tests/support/commit_waiter.h"
 
 using namespace spirit;
 using Clock = std::chrono::steady_clock;
@@ -119,14 +118,7 @@ Rate store_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
         std::exit(1);
     }
     storage::Store& store = **opened;
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool committed = false;
-    store.set_commit_notifier([&] {
-        std::lock_guard lock(mutex);
-        committed = true;
-        cv.notify_one();
-    });
+    test::CommitWaiter commits(store);
 
     const std::string payload(s.payload_bytes, 'p');
     std::vector<core::EventDraft> events(
@@ -168,12 +160,7 @@ Rate store_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
             submitted += batch;
         }
         if (in_flight == 0) break;
-        {
-            std::unique_lock lock(mutex);
-            cv.wait(lock, [&] { return committed; });
-            committed = false;
-        }
-        store.drain_completed();
+        commits.wait_and_drain();
     }
     double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     storage::StoreStats stats = store.stats();

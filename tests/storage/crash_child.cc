@@ -3,14 +3,13 @@
 // acknowledged append. Each event's payload is the decimal seq it is meant
 // to get, continuing from the stream's last seq at start, so the parent can
 // check every stored event after killing this process at random moments.
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "storage/store.h"
+#include "tests/support/commit_waiter.h"
 
 using namespace spirit;
 
@@ -27,14 +26,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     storage::Store& store = **opened;
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool committed = false;
-    store.set_commit_notifier([&] {
-        std::lock_guard lock(mutex);
-        committed = true;
-        cv.notify_one();
-    });
+    test::CommitWaiter commits(store);
     std::uint64_t next = 1;
     if (auto info = store.stream_info("crash"); info && *info) next = (*info)->last_seq.value() + 1;
 
@@ -69,11 +61,6 @@ int main(int argc, char** argv) {
             next += count;
             ++in_flight;
         }
-        {
-            std::unique_lock lock(mutex);
-            cv.wait(lock, [&] { return committed; });
-            committed = false;
-        }
-        store.drain_completed();
+        commits.wait_and_drain();
     }
 }
