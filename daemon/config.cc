@@ -658,6 +658,7 @@ Result<void> Reader::read_storage(const Entry& e, Config::Storage& storage) cons
         choice<storage::SyncMode>("sync", storage.sync, sync_modes),
         integer("sync_period_ms", storage.sync_period_ms, 1, 60'000),
         size("map_size", storage.map_bytes, mib, tib),
+        size("preallocate", storage.preallocate_bytes, 0, gib),
         integer("dedup_window_ms", storage.dedup_window_ms, 1, 86'400'000),
         integer("dedup_events_max", storage.dedup_events_max, 1, 100'000'000),
     };
@@ -867,6 +868,7 @@ storage::StoreOptions Config::store_options() const {
     storage::StoreOptions options;
     options.data_dir = node.data_dir;
     options.map_bytes = storage.map_bytes;
+    options.preallocate_bytes = storage.preallocate_bytes;
     options.sync_mode = storage.sync;
     options.sync_period_ms = storage.sync_period_ms;
     options.dedup_window_ms = storage.dedup_window_ms;

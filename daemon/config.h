@@ -82,8 +82,9 @@ struct Config {
         storage::SyncMode sync = storage::SyncMode::always;
         std::uint32_t sync_period_ms = 100;                 // 1..60000; used by sync = "periodic"
         std::uint64_t map_bytes = std::uint64_t{16} << 30;  // 1 MiB .. 1 TiB
-        std::uint64_t dedup_window_ms = 120'000;            // 1 .. 86'400'000
-        std::uint64_t dedup_events_max = 500'000;           // 1..100'000'000
+        std::uint64_t preallocate_bytes = std::uint64_t{8} << 20;  // 0 .. 1 GiB
+        std::uint64_t dedup_window_ms = 120'000;                   // 1 .. 86'400'000
+        std::uint64_t dedup_events_max = 500'000;                  // 1..100'000'000
         friend bool operator==(const Storage&, const Storage&) = default;
     } storage;
 

@@ -67,6 +67,14 @@ Result<void> Env::sync() {
     return {};
 }
 
+std::uint64_t Env::used_bytes() const {
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    MDB_stat stat;
+    mdb_env_stat(env_, &stat);
+    return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+}
+
 std::uint64_t Env::map_bytes() const {
     MDB_envinfo info;
     mdb_env_info(env_, &info);

@@ -55,6 +55,8 @@ class Env {
     // Flushes the OS buffers to disk (fdatasync). For MDB_NOSYNC modes.
     [[nodiscard]] Result<void> sync();
     std::uint64_t map_bytes() const;
+    // Bytes of the data file LMDB uses: up to its last page.
+    std::uint64_t used_bytes() const;
 
  private:
     explicit Env(MDB_env* env) : env_(env) {}

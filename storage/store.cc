@@ -100,6 +100,7 @@ Store::Impl::Impl(StoreOptions options, int lock_fd, detail::Env env, detail::Db
                               .group_bytes_max = options_.group_bytes_max,
                               .queue_bytes_max = options_.queue_bytes_max,
                               .dedup_window_ms = options_.dedup_window_ms,
+                              .preallocate_bytes = options_.preallocate_bytes,
                               .clock = options_.clock});
     randombytes_buf(id_prefix_.data(), id_prefix_.size());
 }

@@ -63,6 +63,10 @@ struct StoreOptions {
     // Bytes of sealed batches waiting for the writer; append() answers
     // errc::overloaded above it.
     std::uint64_t queue_bytes_max = std::uint64_t{256} << 20;
+    // How far ahead of the pages LMDB uses the data file is kept written
+    // with zeros, so that commits overwrite pages instead of extending the
+    // file (whose fsync then also writes allocation metadata). 0: off.
+    std::uint64_t preallocate_bytes = std::uint64_t{8} << 20;
     // LMDB read slots (concurrent read transactions).
     std::uint32_t readers_max = 256;
     // Wall clock for timestamps and the idempotency window; tests inject one.
@@ -188,7 +192,8 @@ struct StoreStats {
     std::uint64_t events_written = 0;
     std::uint64_t bytes_written = 0;  // envelope bytes
     std::uint64_t failed_commits = 0;
-    std::uint64_t queued_bytes = 0;  // sealed bytes waiting for the writer now
+    std::uint64_t queued_bytes = 0;        // sealed bytes waiting for the writer now
+    std::uint64_t preallocated_bytes = 0;  // written zeros past LMDB's last page
 };
 
 class Store {

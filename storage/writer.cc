@@ -46,7 +46,10 @@ std::uint64_t WriteOp::queued_bytes() const {
 }
 
 Writer::Writer(Env& env, Dbis dbis, WriterOptions options)
-    : env_(env), dbis_(dbis), options_(std::move(options)) {
+    : env_(env),
+      dbis_(dbis),
+      options_(std::move(options)),
+      reserve_(options_.data_dir / "data.mdb", options_.preallocate_bytes, env_.map_bytes()) {
     SPIRIT_ASSERT(options_.clock != nullptr);
     next_sync_ = std::chrono::steady_clock::now();
     thread_ = std::thread([this] { run(); });
@@ -112,6 +115,7 @@ StoreStats Writer::stats() const {
     s.events_written = events_written_.load(std::memory_order_relaxed);
     s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
     s.failed_commits = failed_commits_.load(std::memory_order_relaxed);
+    s.preallocated_bytes = preallocated_.load(std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
     s.queued_bytes = queued_bytes_;
     return s;
@@ -325,6 +329,10 @@ void Writer::process_group(std::vector<WriteOp>& group) {
         if (op.done) complete(op, {});
     }
     publish_completions();
+    // While the acks travel: keep zeros ahead of LMDB's pages.
+    const std::uint64_t used = env_.used_bytes();
+    reserve_.top_up(used);
+    preallocated_.store(reserve_.ahead_of(used), std::memory_order_relaxed);
 }
 
 Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {

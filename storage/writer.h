@@ -33,6 +33,7 @@
 #include <variant>
 #include <vector>
 
+#include "storage/file_reserve.h"
 #include "storage/lmdb.h"
 #include "storage/store.h"
 #include "storage/stream_record.h"
@@ -126,6 +127,7 @@ struct WriterOptions {
     std::uint64_t group_bytes_max = std::uint64_t{64} << 20;
     std::uint64_t queue_bytes_max = std::uint64_t{256} << 20;
     std::uint64_t dedup_window_ms = 120'000;
+    std::uint64_t preallocate_bytes = 0;  // see FileReserve
     std::function<core::TimestampNs()> clock;
 };
 
@@ -220,6 +222,9 @@ class Writer {
     std::atomic<std::uint64_t> events_written_{0};
     std::atomic<std::uint64_t> bytes_written_{0};
     std::atomic<std::uint64_t> failed_commits_{0};
+    std::atomic<std::uint64_t> preallocated_{0};
+
+    FileReserve reserve_;  // writer-thread only
 
     std::thread thread_;  // last: starts after every member above exists
 };

@@ -160,6 +160,7 @@ hello_timeout_ms = 600000
 sync = "periodic"
 sync_period_ms = 60000
 map_size = "1TiB"
+preallocate = "1GiB"
 dedup_window_ms = 86400000
 dedup_events_max = 100000000
 
@@ -260,6 +261,8 @@ TEST_CASE("each range bound itself is accepted", "[daemon][unit]") {
         {"storage", "sync_period_ms", "60000"},
         {"storage", "map_size", "\"1MiB\""},
         {"storage", "map_size", "\"1TiB\""},
+        {"storage", "preallocate", "0"},
+        {"storage", "preallocate", "\"1GiB\""},
         {"storage", "dedup_window_ms", "1"},
         {"storage", "dedup_window_ms", "86400000"},
         {"storage", "dedup_events_max", "1"},
@@ -457,6 +460,8 @@ TEST_CASE("each invalid config is refused naming the line, column, key and probl
          "got 1099511627777 bytes"},
         {"[storage]\nmap_size = \"2TiB\"\n", "2:1: storage.map_size",
          "got 2TiB (2199023255552 bytes)"},
+        {"[storage]\npreallocate = \"2GiB\"\n", "2:1: storage.preallocate",
+         "from 0 bytes to 1GiB (1073741824 bytes), got 2GiB"},
         {"[storage]\ndedup_window_ms = 0\n", "2:1: storage.dedup_window_ms",
          "from 1 to 86400000, got 0"},
         {"[storage]\ndedup_window_ms = 86400001\n", "2:1: storage.dedup_window_ms",
@@ -666,6 +671,7 @@ data_dir = "/srv/spirit"
 sync = "none"
 sync_period_ms = 7
 map_size = "2GiB"
+preallocate = "2MiB"
 dedup_window_ms = 1000
 dedup_events_max = 42
 )");
@@ -675,6 +681,7 @@ dedup_events_max = 42
     CHECK(options.sync_mode == storage::SyncMode::none);
     CHECK(options.sync_period_ms == 7);
     CHECK(options.map_bytes == 2 * gib);
+    CHECK(options.preallocate_bytes == 2 * mib);
     CHECK(options.dedup_window_ms == 1000);
     CHECK(options.dedup_events_max == 42);
     CHECK(options.group_events_max == defaults.group_events_max);
@@ -686,6 +693,7 @@ dedup_events_max = 42
     storage::StoreOptions from_defaults = daemon::Config{}.store_options();
     CHECK(from_defaults.data_dir == "./data");
     CHECK(from_defaults.map_bytes == defaults.map_bytes);
+    CHECK(from_defaults.preallocate_bytes == defaults.preallocate_bytes);
     CHECK(from_defaults.sync_mode == defaults.sync_mode);
     CHECK(from_defaults.sync_period_ms == defaults.sync_period_ms);
     CHECK(from_defaults.dedup_window_ms == defaults.dedup_window_ms);
