@@ -2,6 +2,7 @@
 # Starts three spiritd nodes on loopback (node-a the master), runs `spirit
 # bench` against the master with the arguments given, then stops the nodes
 # by PID. Data dirs live under $DIR (default /tmp/spirit-bench3), on disk.
+# PREALLOCATE sets storage.preallocate (default: the daemon's).
 #
 #   tests/bench/cluster3.sh BUILD_DIR [spirit bench arguments...]
 #   tests/bench/cluster3.sh build/release --producers 8 --in-flight 64 --count 2000000 \
@@ -29,6 +30,10 @@ for i in 0 1 2; do
         echo "[client]"
         echo "listen = \"127.0.0.1:${client[$i]}\""
         echo "unix_socket = \"\""
+        if [ -n "${PREALLOCATE:-}" ]; then
+            echo "[storage]"
+            echo "preallocate = \"$PREALLOCATE\""
+        fi
         echo "[cluster]"
         echo "name = \"bench\""
         echo "listen = \"127.0.0.1:${peer[$i]}\""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts one spiritd (sync = "always", data on disk under $DIR, default
 # /tmp/spirit-bench1), runs `spirit bench` against it with the arguments
-# given, then stops the daemon by PID.
+# given, then stops the daemon by PID. PREALLOCATE sets storage.preallocate
+# (default: the daemon's).
 #
 #   tests/bench/single.sh BUILD_DIR [spirit bench arguments...]
 #   tests/bench/single.sh build/release --producers 8 --in-flight 64 --count 2000000
@@ -29,6 +30,9 @@ unix_socket = ""
 [storage]
 sync = "always"
 CONF
+if [ -n "${PREALLOCATE:-}" ]; then
+    echo "preallocate = \"$PREALLOCATE\"" >> "$dir/spirit.toml"
+fi
 "$build/daemon/spiritd" --config "$dir/spirit.toml" 2> "$dir/spiritd.log" &
 pid=$!
 for _ in $(seq 1 100); do
