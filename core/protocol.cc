@@ -799,6 +799,23 @@ void pack_head(Packer& pk, Type type, std::uint32_t fields) {
     pk.pack_uint8(static_cast<std::uint8_t>(type));
 }
 
+void pack_event(Packer& pk, const EventDraft& e) {
+    pk.pack_array(4);
+    pack_optional(pk, e.id, [&](const EventId& id) { pack_bin(pk, ByteView(id.bytes)); });
+    pack_text(pk, e.type);
+    pack_bin(pk, e.metadata);
+    pack_bin(pk, e.payload);
+}
+
+// The fields of a Publish before its event list.
+void pack_publish_head(Packer& pk, std::uint64_t request_id, std::string_view stream,
+                       std::optional<Seq> expected_last_seq) {
+    pack_head(pk, Type::publish, 4);
+    pk.pack_uint64(request_id);
+    pack_text(pk, stream);
+    pack_optional(pk, expected_last_seq, [&](Seq s) { pk.pack_uint64(s.value()); });
+}
+
 struct Encoder {
     Packer& pk;
 
@@ -809,10 +826,7 @@ struct Encoder {
         pack_optional(pk, m.token, [&](const std::string& t) { pack_text(pk, t); });
     }
     void operator()(const Publish& m) {
-        pack_head(pk, Type::publish, 4);
-        pk.pack_uint64(m.request_id);
-        pack_text(pk, m.stream);
-        pack_optional(pk, m.expected_last_seq, [&](Seq s) { pk.pack_uint64(s.value()); });
+        pack_publish_head(pk, m.request_id, m.stream, m.expected_last_seq);
         pack_events(m.events);
     }
     void operator()(const Subscribe& m) {
@@ -958,13 +972,7 @@ struct Encoder {
     }
     void pack_events(const std::vector<EventDraft>& events) {
         pk.pack_array(static_cast<std::uint32_t>(events.size()));
-        for (const EventDraft& e : events) {
-            pk.pack_array(4);
-            pack_optional(pk, e.id, [&](const EventId& id) { pack_bin(pk, ByteView(id.bytes)); });
-            pack_text(pk, e.type);
-            pack_bin(pk, e.metadata);
-            pack_bin(pk, e.payload);
-        }
+        for (const EventDraft& e : events) pack_event(pk, e);
     }
     void pack_ack_fields(const PublishAck& m) {
         pk.pack_uint64(m.request_id);
@@ -1086,6 +1094,27 @@ std::size_t EnvelopeFrameBuilder::finish() {
     store_be32(out_.data() + count_at_, static_cast<std::uint32_t>(count_));
     encode_frame_header(out_.data() + start_, out_.size() - start_ - frame_header_bytes);
     return count_;
+}
+
+void PublishEvents::add(const EventDraft& event) {
+    Sink sink{packed_};
+    Packer pk(sink);
+    pack_event(pk, event);
+    ++count_;
+}
+
+void PublishEvents::write_frame(Bytes& out, std::uint64_t request_id, std::string_view stream,
+                                std::optional<Seq> expected_last_seq) const {
+    const std::size_t start = out.size();
+    out.resize(start + frame_header_bytes);
+    {
+        Sink sink{out};
+        Packer pk(sink);
+        pack_publish_head(pk, request_id, stream, expected_last_seq);
+        pk.pack_array(static_cast<std::uint32_t>(count_));
+    }
+    out.insert(out.end(), packed_.begin(), packed_.end());
+    encode_frame_header(out.data() + start, out.size() - start - frame_header_bytes);
 }
 
 EventsFrameBuilder::EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id)

@@ -401,6 +401,22 @@ class EnvelopeFrameBuilder {
     std::size_t count_ = 0;
 };
 
+// A Publish frame's events, packed as they are queued (one copy of each
+// field, no allocation per event); write_frame() appends the whole frame
+// once the batch is sent. The bytes are those encode() writes for a Publish.
+class PublishEvents {
+ public:
+    void add(const EventDraft& event);
+    std::size_t count() const { return count_; }
+    std::size_t bytes() const { return packed_.size(); }
+    void write_frame(Bytes& out, std::uint64_t request_id, std::string_view stream,
+                     std::optional<Seq> expected_last_seq) const;
+
+ private:
+    Bytes packed_;
+    std::size_t count_ = 0;
+};
+
 class EventsFrameBuilder : public EnvelopeFrameBuilder {
  public:
     EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id);

@@ -196,7 +196,7 @@ void Client::publish_async(std::string_view stream, std::span<const core::EventD
     if (!options.expected_last_seq && !outgoing_.empty()) {
         Outgoing& last = outgoing_.back();
         if (last.stream == stream && !last.expected &&
-            last.events.size() + events.size() <= options_.publish_batch_events_max &&
+            last.events.count() + events.size() <= options_.publish_batch_events_max &&
             last.bytes + bytes <= options_.publish_batch_bytes_max) {
             batch = &last;
         }
@@ -206,11 +206,7 @@ void Client::publish_async(std::string_view stream, std::span<const core::EventD
         batch->stream = std::string(stream);
         batch->expected = options.expected_last_seq;
     }
-    for (const core::EventDraft& e : events) {
-        batch->events.push_back(OwnedEvent{e.id, std::string(e.type),
-                                           core::Bytes(e.metadata.begin(), e.metadata.end()),
-                                           core::Bytes(e.payload.begin(), e.payload.end())});
-    }
+    for (const core::EventDraft& e : events) batch->events.add(e);
     batch->bytes += bytes;
     batch->parts.push_back(Part{events.size(), std::move(done)});
     ++publish_callbacks_;
@@ -220,13 +216,11 @@ void Client::send_outgoing() {
     if (!ready_ || outgoing_.empty()) return;
     for (Outgoing& batch : outgoing_) {
         const std::uint64_t id = next_request_id_++;
-        proto::Publish publish{id, batch.stream, batch.expected, {}};
-        publish.events.reserve(batch.events.size());
-        for (const OwnedEvent& e : batch.events) {
-            publish.events.push_back(core::EventDraft{e.id, e.type, e.metadata, e.payload});
+        if (connection_ && !connection_->closing()) {
+            batch.events.write_frame(connection_->send_buffer(), id, batch.stream, batch.expected);
+            connection_->commit_send_buffer();
         }
-        send(publish);
-        in_flight_.emplace(id, InFlight{std::move(batch.parts), batch.events.size()});
+        in_flight_.emplace(id, InFlight{std::move(batch.parts), batch.events.count()});
     }
     outgoing_.clear();
 }

@@ -177,12 +177,6 @@ class Client final : public ConnectionHandler {
     void on_closed(Connection& connection, const std::optional<core::Error>& why) override;
 
  private:
-    struct OwnedEvent {
-        std::optional<core::EventId> id;
-        std::string type;
-        core::Bytes metadata;
-        core::Bytes payload;
-    };
     struct Part {
         std::size_t events;
         PublishCallback done;
@@ -190,7 +184,7 @@ class Client final : public ConnectionHandler {
     struct Outgoing {
         std::string stream;
         std::optional<core::Seq> expected;
-        std::vector<OwnedEvent> events;
+        core::protocol::PublishEvents events;
         std::vector<Part> parts;
         std::size_t bytes = 0;
     };

@@ -85,9 +85,25 @@ std::vector<Message> samples() {
         SubscriptionEnded{5, 200, "stream orders was deleted"},
         ErrorReply{7, 202, "stream orders: expected last seq 1, but it is 2"},
         ErrorReply{std::nullopt, 100, "bad frame"},
-        StatusReply{1, "node-a", "spiritd", 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, "disk full",
-                    "master", "node-a", {{"node-b", true, 5, "ok"}, {"node-c", false, 0, "down"}},
-                    {{"orders", "refused"}}, 7},
+        StatusReply{1,
+                    "node-a",
+                    "spiritd",
+                    5,
+                    6,
+                    7,
+                    8,
+                    9,
+                    10,
+                    11,
+                    12,
+                    13,
+                    14,
+                    "disk full",
+                    "master",
+                    "node-a",
+                    {{"node-b", true, 5, "ok"}, {"node-c", false, 0, "down"}},
+                    {{"orders", "refused"}},
+                    7},
         StreamListReply{2, {description, description}},
         StreamInfoReply{3, description},
         Done{4},
@@ -96,13 +112,23 @@ std::vector<Message> samples() {
         PeerHello{1, "prod", "node-b"},
         Heartbeat{},
         Positions{{{"orders", core::Seq{9}, description.last_hash}, {"x", core::Seq{0}, {}}}},
-        Replicate{"orders", policy, core::Seq{4}, description.last_hash,
+        Replicate{"orders",
+                  policy,
+                  core::Seq{4},
+                  description.last_hash,
                   {core::as_bytes(payload_a), core::as_bytes(payload_b)}},
         ReplicaAck{"orders", core::Seq{6}},
         ReplicaRefused{"orders", core::Seq{7}, 300, "stream orders seq 7: hash mismatch"},
         forward,
-        ForwardAck{PublishAck{3, AckKind::durable, core::Seq{5}, core::Seq{6}, core::Epoch{1},
-                              core::TimestampNs{9}, core::Digest{}, {}, {"node-a"}}},
+        ForwardAck{PublishAck{3,
+                              AckKind::durable,
+                              core::Seq{5},
+                              core::Seq{6},
+                              core::Epoch{1},
+                              core::TimestampNs{9},
+                              core::Digest{},
+                              {},
+                              {"node-a"}}},
         ForwardError{3, 204, "overloaded"},
     };
 }
@@ -147,6 +173,35 @@ TEST_CASE("events frames built incrementally decode to the same envelopes", "[co
     CHECK(e.subscription_id == 42);
     REQUIRE(e.envelopes.size() == 2);
     CHECK(core::as_chars(e.envelopes[1]) == std::string(300, 'z'));
+}
+
+TEST_CASE("publish frames packed event by event are the bytes encode() writes", "[core][unit]") {
+    const Publish& sample = std::get<Publish>(samples()[2]);
+    PublishEvents packed;
+    for (const core::EventDraft& e : sample.events) packed.add(e);
+    CHECK(packed.count() == sample.events.size());
+    core::Bytes out = test::hex("ff");  // appends after what the buffer holds
+    packed.write_frame(out, sample.request_id, sample.stream, sample.expected_last_seq);
+    core::Bytes want = test::hex("ff");
+    encode(want, sample);
+    CHECK(out == want);
+
+    // 300 events: the list's length needs more than a fixarray.
+    PublishEvents many;
+    Publish p{9, "s", std::nullopt, {}};
+    const std::string payload(100, 'p');
+    for (int i = 0; i < 300; ++i) {
+        p.events.push_back(core::EventDraft{std::nullopt, "t", {}, core::as_bytes(payload)});
+        many.add(p.events.back());
+    }
+    core::Bytes a;
+    many.write_frame(a, 9, "s", std::nullopt);
+    core::Bytes b;
+    encode(b, p);
+    CHECK(a == b);
+    auto decoded = decode(body_of(a), 1 << 20);
+    REQUIRE(decoded);
+    CHECK(std::get<Publish>(*decoded).events.size() == 300);
 }
 
 TEST_CASE("hostile frames get errors that name the problem", "[core][unit]") {
