@@ -81,6 +81,12 @@ std::uint64_t Env::map_bytes() const {
     return info.me_mapsize;
 }
 
+std::uint64_t Txn::free_list_pages() const {
+    MDB_stat stat;
+    if (mdb_stat(txn_, 0 /* FREE_DBI */, &stat) != 0) return UINT64_MAX / 16;
+    return stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+}
+
 Result<Txn> Txn::begin(const Env& env, Mode mode) {
     MDB_txn* txn = nullptr;
     unsigned flags = mode == Mode::read ? MDB_RDONLY : 0;

@@ -67,6 +67,9 @@ class Txn {
  public:
     enum class Mode { read, write };
     static Result<Txn> begin(const Env& env, Mode mode);
+    // Pages of LMDB's free-list database (records of free pages) as this
+    // transaction sees it.
+    std::uint64_t free_list_pages() const;
     Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
     Txn& operator=(Txn&& other) noexcept {
         if (this != &other) {

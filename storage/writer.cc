@@ -262,6 +262,16 @@ void Writer::process_group(std::vector<WriteOp>& group) {
         publish_completions();
         return;
     }
+    // LMDB writes nothing to the file before the first put may spill or the
+    // commit writes: from here the reserve's helper keeps its zeros out of
+    // what this transaction may write, and writes them meanwhile.
+    struct ReserveWindow {
+        FileReserve& reserve;
+        Env& env;
+        ~ReserveWindow() { reserve.end_write(env.used_bytes()); }
+    };
+    reserve_.begin_write(env_.used_bytes(), growth_bound(live, txn->free_list_pages()));
+    ReserveWindow window{reserve_, env_};
     const std::vector<std::byte> saved_event_key = last_event_key_;
     const std::vector<std::byte> saved_id_key = last_id_key_;
     dirty_records_.clear();
@@ -329,10 +339,42 @@ void Writer::process_group(std::vector<WriteOp>& group) {
         if (op.done) complete(op, {});
     }
     publish_completions();
-    // While the acks travel: keep zeros ahead of LMDB's pages.
-    const std::uint64_t used = env_.used_bytes();
-    reserve_.top_up(used);
-    preallocated_.store(reserve_.ahead_of(used), std::memory_order_relaxed);
+    preallocated_.store(reserve_.ahead_of(env_.used_bytes()), std::memory_order_relaxed);
+}
+
+std::uint64_t Writer::growth_bound(const std::vector<WriteOp>& ops, std::uint64_t free_list_pages) {
+    // How far past the pages in use a transaction of these ops can write.
+    // Every page it writes is one it allocated (a copy or a new page), taken
+    // from the free list or from the end, so the pages it allocates bound
+    // it. Generous on purpose:
+    // - at most one new page per put (a copied or split leaf, its branch
+    //   pages amortised), and one more for the event's ids entry;
+    // - values at most twice their size in pages (overflow pages round up);
+    // - 16 pages per op for its stream record and the trees' paths;
+    // - the free list written back: at most twice its present size, plus
+    //   what this transaction frees;
+    // - 256 pages for pruning the idempotency window (at most 4,096 entries
+    //   from its oldest end, about 60 leaves) and the roots.
+    constexpr std::uint64_t page = 4096;
+    constexpr std::uint64_t per_op = 16 * page;
+    std::uint64_t bound = (2 * free_list_pages + 256) * page;
+    for (const WriteOp& op : ops) {
+        if (const auto* a = std::get_if<AppendOp>(&op.body)) {
+            bound += 2 * a->data.size() + 2 * page * a->ends.size() + per_op;
+        } else if (const auto* o = std::get_if<OutboxAddOp>(&op.body)) {
+            bound += 2 * o->value.size() + per_op;
+        } else if (std::holds_alternative<CursorOp>(op.body) ||
+                   std::holds_alternative<CreateOp>(op.body) ||
+                   std::holds_alternative<OutboxRemoveOp>(op.body) ||
+                   std::holds_alternative<BarrierOp>(op.body)) {
+            bound += per_op;
+        } else {
+            // Truncate, trim and delete move or free up to tens of thousands
+            // of events in one transaction: not bounded here.
+            return FileReserve::unbounded;
+        }
+    }
+    return bound;
 }
 
 Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {

@@ -176,6 +176,10 @@ class Writer {
     core::Result<void> put_records(Txn& txn);
     core::Result<void> refresh_last_event_key(Txn& txn);
     core::Result<void> prune_ids(Txn& txn);
+    // An upper bound on how far past the pages in use a transaction of
+    // `ops` writes (FileReserve's rule); FileReserve::unbounded if unknown.
+    static std::uint64_t growth_bound(const std::vector<WriteOp>& ops,
+                                      std::uint64_t free_list_pages);
     void periodic_sync();
     core::Error classify(const core::Error& error, std::string_view context);
     void fail_group(std::vector<WriteOp>& ops, std::size_t first, std::size_t end,
@@ -224,7 +228,7 @@ class Writer {
     std::atomic<std::uint64_t> failed_commits_{0};
     std::atomic<std::uint64_t> preallocated_{0};
 
-    FileReserve reserve_;  // writer-thread only
+    FileReserve reserve_;
 
     std::thread thread_;  // last: starts after every member above exists
 };

@@ -176,7 +176,8 @@ TEST_CASE("events frames built incrementally decode to the same envelopes", "[co
 }
 
 TEST_CASE("publish frames packed event by event are the bytes encode() writes", "[core][unit]") {
-    const Publish& sample = std::get<Publish>(samples()[2]);
+    const std::vector<Message> all = samples();
+    const Publish& sample = std::get<Publish>(all[2]);
     PublishEvents packed;
     for (const core::EventDraft& e : sample.events) packed.add(e);
     CHECK(packed.count() == sample.events.size());

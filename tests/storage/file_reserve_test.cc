@@ -5,9 +5,11 @@
 
 #include <sys/vfs.h>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "storage/file_reserve.h"
 #include "tests/storage/store_fixture.h"
@@ -44,39 +46,52 @@ bool zeros(const std::string& bytes, std::size_t from) {
 
 }  // namespace
 
-TEST_CASE("the reserve writes zeros after the bytes in use, a chunk at a time, up to its size",
-          "[storage][unit]") {
+TEST_CASE("the reserve fills zeros after the bytes in use, up to its size", "[storage][unit]") {
     test::TempDir dir;
     const auto file = dir.path() / "data.mdb";
     write_file(file, 8 * kib, 'x');
     FileReserve reserve(file, 4 * mib, 1024 * mib);
     if (!reserve.enabled() && direct_io_refused(dir.path())) return;
     REQUIRE(reserve.enabled());
-    CHECK(reserve.ahead_of(8 * kib) == 0);
-
-    reserve.top_up(8 * kib);
-    CHECK(std::filesystem::file_size(file) == 8 * kib + mib);  // one chunk per call
-    CHECK(reserve.ahead_of(8 * kib) == mib);
-    // Topped up while less than half the reserve is ahead; then it waits.
-    for (int i = 0; i < 10; ++i) reserve.top_up(8 * kib);
-    CHECK(std::filesystem::file_size(file) == 8 * kib + 2 * mib);
-
+    reserve.wait_idle();
+    CHECK(std::filesystem::file_size(file) == 8 * kib + 4 * mib);
+    CHECK(reserve.ahead_of(8 * kib) == 4 * mib);
     std::string bytes = contents(file);
     CHECK(bytes.substr(0, 8 * kib) == std::string(8 * kib, 'x'));
     CHECK(zeros(bytes, 8 * kib));
+}
 
-    // The bytes in use moved past the reserved end (the owner extended the
-    // file itself): the next zeros start after them.
+TEST_CASE("no zeros are written into a write in progress or over bytes in use", "[storage][unit]") {
+    test::TempDir dir;
+    const auto file = dir.path() / "data.mdb";
+    write_file(file, 8 * kib, 'x');
+    FileReserve reserve(file, 4 * mib, 1024 * mib);
+    if (!reserve.enabled() && direct_io_refused(dir.path())) return;
+    reserve.wait_idle();
+
+    // The owner writes 3 MiB into the zeros, then more past them, all in
+    // one write it cannot bound.
+    const std::uint64_t used = 8 * kib + 5 * mib;
+    reserve.begin_write(8 * kib, FileReserve::unbounded);
     {
         std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
-        out.seekp(static_cast<std::streamoff>(8 * kib + 2 * mib));
-        out << std::string(16 * kib, 'y');
+        out.seekp(static_cast<std::streamoff>(8 * kib));
+        out << std::string(5 * mib, 'y');
     }
-    const std::uint64_t used = 8 * kib + 2 * mib + 16 * kib;
-    reserve.top_up(used);
-    bytes = contents(file);
-    CHECK(bytes.size() == used + mib);
-    CHECK(bytes.substr(8 * kib + 2 * mib, 16 * kib) == std::string(16 * kib, 'y'));
+    // Told mid-write that the zeros ran out, the reserve still waits for
+    // the write to end.
+    reserve.end_write(used);
+    reserve.begin_write(used, FileReserve::unbounded);
+    const auto size_in_write = std::filesystem::file_size(file);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(std::filesystem::file_size(file) == size_in_write);
+    reserve.end_write(used);
+    reserve.wait_idle();
+
+    const std::string bytes = contents(file);
+    CHECK(bytes.size() == used + 4 * mib);
+    CHECK(bytes.substr(0, 8 * kib) == std::string(8 * kib, 'x'));
+    CHECK(bytes.substr(8 * kib, 5 * mib) == std::string(5 * mib, 'y'));
     CHECK(zeros(bytes, used));
 }
 
@@ -87,13 +102,15 @@ TEST_CASE("the reserve stops at the limit and is off at size 0", "[storage][unit
     write_file(file, 8 * kib, 'x');
     {
         FileReserve reserve(file, 4 * mib, 8 * kib + 512 * kib);
-        for (int i = 0; i < 4; ++i) reserve.top_up(8 * kib);
+        reserve.wait_idle();
         CHECK(std::filesystem::file_size(file) == 8 * kib + 512 * kib);
     }
     write_file(file, 8 * kib, 'x');
     FileReserve off(file, 0, 1024 * mib);
     CHECK_FALSE(off.enabled());
-    off.top_up(8 * kib);
+    off.begin_write(8 * kib, 0);
+    off.end_write(8 * kib);
+    off.wait_idle();
     CHECK(std::filesystem::file_size(file) == 8 * kib);
     CHECK(off.ahead_of(8 * kib) == 0);
 }
