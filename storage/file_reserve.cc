@@ -50,13 +50,7 @@ FileReserve::FileReserve(const std::filesystem::path& file, std::uint64_t ahead_
 }
 
 FileReserve::~FileReserve() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) ::close(fd_);
+    disable();
 }
 
 void FileReserve::begin_write(std::uint64_t used_bytes, std::uint64_t bound_bytes) {
@@ -73,6 +67,19 @@ void FileReserve::end_write(std::uint64_t used_bytes) {
         write_limit_ = 0;
         used_ = used_bytes;
     }
+    cv_.notify_all();
+}
+
+void FileReserve::disable() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
     cv_.notify_all();
 }
 
@@ -96,9 +103,11 @@ void FileReserve::wait_idle() {
 }
 
 std::pair<std::uint64_t, std::uint64_t> FileReserve::next_fill() const {
-    // Past the bytes in use (LMDB may have extended the file itself past
-    // the zeros) and past the limit of a transaction in progress.
-    const std::uint64_t from = std::max({end_, round_up(used_), round_up(write_limit_)});
+    // Right after the zeros, or after the bytes in use if LMDB extended the
+    // file itself past them; and only past the limit of a transaction in
+    // progress (otherwise after it ends), so the zeros have no holes.
+    const std::uint64_t from = std::max(end_, round_up(used_));
+    if (write_limit_ > from) return {from, from};
     const std::uint64_t to =
         std::min({used_ + ahead_bytes_, from + chunk_bytes_max, limit_bytes_}) / align * align;
     // Fill only once a whole chunk (or all that is missing) is wanted, so

@@ -54,6 +54,9 @@ class FileReserve {
     // low.
     void end_write(std::uint64_t used_bytes);
 
+    // Turns the reserve off for good (after a fill in progress ends).
+    void disable();
+
     // Zero bytes now past `used_bytes` (0 when disabled).
     std::uint64_t ahead_of(std::uint64_t used_bytes) const;
     bool enabled() const;
@@ -80,8 +83,8 @@ class FileReserve {
     std::uint64_t write_limit_ = 0;  // of the transaction in progress; 0: none
     bool filling_ = false;           // a fill of [fill_from_, ...) is being written
     std::uint64_t fill_from_ = 0;
-    bool stopping_ = false;
-    std::thread thread_;  // last: starts after every member above exists
+    bool stopping_ = false;  // destructor or disable()
+    std::thread thread_;     // last: starts after every member above exists
 };
 
 }  // namespace spirit::storage::detail

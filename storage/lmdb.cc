@@ -75,15 +75,21 @@ std::uint64_t Env::used_bytes() const {
     return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
 }
 
+std::uint64_t Env::page_bytes() const {
+    MDB_stat stat;
+    mdb_env_stat(env_, &stat);
+    return stat.ms_psize;
+}
+
 std::uint64_t Env::map_bytes() const {
     MDB_envinfo info;
     mdb_env_info(env_, &info);
     return info.me_mapsize;
 }
 
-std::uint64_t Txn::free_list_pages() const {
+std::optional<std::uint64_t> Txn::free_list_pages() const {
     MDB_stat stat;
-    if (mdb_stat(txn_, 0 /* FREE_DBI */, &stat) != 0) return UINT64_MAX / 16;
+    if (mdb_stat(txn_, 0 /* FREE_DBI */, &stat) != 0) return std::nullopt;
     return stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
 }
 

@@ -57,6 +57,8 @@ class Env {
     std::uint64_t map_bytes() const;
     // Bytes of the data file LMDB uses: up to its last page.
     std::uint64_t used_bytes() const;
+    // LMDB's page size for this environment.
+    std::uint64_t page_bytes() const;
 
  private:
     explicit Env(MDB_env* env) : env_(env) {}
@@ -68,8 +70,8 @@ class Txn {
     enum class Mode { read, write };
     static Result<Txn> begin(const Env& env, Mode mode);
     // Pages of LMDB's free-list database (records of free pages) as this
-    // transaction sees it.
-    std::uint64_t free_list_pages() const;
+    // transaction sees it; nullopt if LMDB cannot say.
+    std::optional<std::uint64_t> free_list_pages() const;
     Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
     Txn& operator=(Txn&& other) noexcept {
         if (this != &other) {

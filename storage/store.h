@@ -194,6 +194,9 @@ struct StoreStats {
     std::uint64_t failed_commits = 0;
     std::uint64_t queued_bytes = 0;        // sealed bytes waiting for the writer now
     std::uint64_t preallocated_bytes = 0;  // written zeros past LMDB's last page
+    // Transactions that grew past the bound announced to the preallocation
+    // helper (which then turned off); always 0 unless that bound is wrong.
+    std::uint64_t preallocate_bound_misses = 0;
 };
 
 class Store {

@@ -116,6 +116,7 @@ StoreStats Writer::stats() const {
     s.bytes_written = bytes_written_.load(std::memory_order_relaxed);
     s.failed_commits = failed_commits_.load(std::memory_order_relaxed);
     s.preallocated_bytes = preallocated_.load(std::memory_order_relaxed);
+    s.preallocate_bound_misses = preallocate_bound_misses_.load(std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
     s.queued_bytes = queued_bytes_;
     return s;
@@ -254,6 +255,13 @@ void Writer::process_group(std::vector<WriteOp>& group) {
         }
     }
 
+    // Declared before the transaction, so it ends after it (abort included).
+    struct ReserveWindow {
+        FileReserve& reserve;
+        Env& env;
+        ~ReserveWindow() { reserve.end_write(env.used_bytes()); }
+    };
+    std::optional<ReserveWindow> window;
     auto txn = Txn::begin(env_, Txn::Mode::write);
     if (!txn) {
         Error error = classify(txn.error(), "beginning a write transaction");
@@ -265,13 +273,10 @@ void Writer::process_group(std::vector<WriteOp>& group) {
     // LMDB writes nothing to the file before the first put may spill or the
     // commit writes: from here the reserve's helper keeps its zeros out of
     // what this transaction may write, and writes them meanwhile.
-    struct ReserveWindow {
-        FileReserve& reserve;
-        Env& env;
-        ~ReserveWindow() { reserve.end_write(env.used_bytes()); }
-    };
-    reserve_.begin_write(env_.used_bytes(), growth_bound(live, txn->free_list_pages()));
-    ReserveWindow window{reserve_, env_};
+    const std::uint64_t used_before = env_.used_bytes();
+    const std::uint64_t bound = growth_bound(live, txn->free_list_pages(), env_.page_bytes());
+    reserve_.begin_write(used_before, bound);
+    window.emplace(reserve_, env_);
     const std::vector<std::byte> saved_event_key = last_event_key_;
     const std::vector<std::byte> saved_id_key = last_id_key_;
     dirty_records_.clear();
@@ -339,42 +344,58 @@ void Writer::process_group(std::vector<WriteOp>& group) {
         if (op.done) complete(op, {});
     }
     publish_completions();
-    preallocated_.store(reserve_.ahead_of(env_.used_bytes()), std::memory_order_relaxed);
+    const std::uint64_t used_after = env_.used_bytes();
+    if (used_after > used_before + bound) {
+        // The bound was wrong: never let the helper write near LMDB again.
+        reserve_.disable();
+        preallocate_bound_misses_.fetch_add(1, std::memory_order_relaxed);
+    }
+    preallocated_.store(reserve_.ahead_of(used_after), std::memory_order_relaxed);
 }
 
-std::uint64_t Writer::growth_bound(const std::vector<WriteOp>& ops, std::uint64_t free_list_pages) {
+std::uint64_t Writer::growth_bound(const std::vector<WriteOp>& ops,
+                                   std::optional<std::uint64_t> free_list_pages,
+                                   std::uint64_t page) {
     // How far past the pages in use a transaction of these ops can write.
-    // Every page it writes is one it allocated (a copy or a new page), taken
-    // from the free list or from the end, so the pages it allocates bound
-    // it. Generous on purpose:
-    // - at most one new page per put (a copied or split leaf, its branch
-    //   pages amortised), and one more for the event's ids entry;
-    // - values at most twice their size in pages (overflow pages round up);
-    // - 16 pages per op for its stream record and the trees' paths;
-    // - the free list written back: at most twice its present size, plus
-    //   what this transaction frees;
+    // Every page LMDB writes is one the transaction allocated (a copy or a
+    // new page) from the free list or from the end, so the pages it
+    // allocates bound it. Generous on purpose:
+    // - an op's events are consecutive keys of one stream, and their ids
+    //   entries consecutive keys too (timestamp first): their leaves take at
+    //   most four times the bytes put (nodes at least half full, plus the
+    //   node headers), values over a quarter page twice their size plus a
+    //   page (overflow pages round up);
+    // - 16 pages per op for the copied paths of the events, ids and streams
+    //   trees;
+    // - the free list written back: at most twice its present size, plus 8
+    //   bytes for every page this transaction frees (one per page copied);
     // - 256 pages for pruning the idempotency window (at most 4,096 entries
-    //   from its oldest end, about 60 leaves) and the roots.
-    constexpr std::uint64_t page = 4096;
-    constexpr std::uint64_t per_op = 16 * page;
-    std::uint64_t bound = (2 * free_list_pages + 256) * page;
+    //   from its oldest end) and the roots.
+    if (!free_list_pages) return FileReserve::unbounded;
+    const std::uint64_t per_op = 16 * page;
+    std::uint64_t bound = (2 * *free_list_pages + 256) * page;
     for (const WriteOp& op : ops) {
         if (const auto* a = std::get_if<AppendOp>(&op.body)) {
-            bound += 2 * a->data.size() + 2 * page * a->ends.size() + per_op;
+            std::uint32_t begin = 0;
+            for (std::uint32_t end : a->ends) {
+                const std::uint64_t size = end - begin;
+                bound += size > page / 4 ? 2 * size + page : 4 * (size + 128);
+                begin = end;
+            }
+            bound += per_op;
         } else if (const auto* o = std::get_if<OutboxAddOp>(&op.body)) {
-            bound += 2 * o->value.size() + per_op;
+            bound += 2 * o->value.size() + page + per_op;
         } else if (std::holds_alternative<CursorOp>(op.body) ||
                    std::holds_alternative<CreateOp>(op.body) ||
-                   std::holds_alternative<OutboxRemoveOp>(op.body) ||
                    std::holds_alternative<BarrierOp>(op.body)) {
             bound += per_op;
         } else {
-            // Truncate, trim and delete move or free up to tens of thousands
-            // of events in one transaction: not bounded here.
+            // Truncate, trim, delete and outbox removal move or free data of
+            // sizes not known here (up to tens of thousands of events).
             return FileReserve::unbounded;
         }
     }
-    return bound;
+    return bound + bound / 256 + page;
 }
 
 Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {

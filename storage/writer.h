@@ -179,7 +179,8 @@ class Writer {
     // An upper bound on how far past the pages in use a transaction of
     // `ops` writes (FileReserve's rule); FileReserve::unbounded if unknown.
     static std::uint64_t growth_bound(const std::vector<WriteOp>& ops,
-                                      std::uint64_t free_list_pages);
+                                      std::optional<std::uint64_t> free_list_pages,
+                                      std::uint64_t page);
     void periodic_sync();
     core::Error classify(const core::Error& error, std::string_view context);
     void fail_group(std::vector<WriteOp>& ops, std::size_t first, std::size_t end,
@@ -227,6 +228,7 @@ class Writer {
     std::atomic<std::uint64_t> bytes_written_{0};
     std::atomic<std::uint64_t> failed_commits_{0};
     std::atomic<std::uint64_t> preallocated_{0};
+    std::atomic<std::uint64_t> preallocate_bound_misses_{0};
 
     FileReserve reserve_;
 

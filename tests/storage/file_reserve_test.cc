@@ -161,3 +161,39 @@ TEST_CASE("a store commits into the reserved zeros and keeps every event across 
     CHECK_FALSE(report->first_break);
     CHECK(report->events_checked == 8000);
 }
+
+TEST_CASE("write transactions stay within the growth they announce to the reserve", "[storage]") {
+    // Four producers on four streams at once, so groups mix streams whose
+    // keys interleave (puts that are not appends), with ids, and sizes
+    // from a few bytes to overflow pages.
+    storage::StoreOptions options;
+    options.preallocate_bytes = 4 * mib;
+    test::StoreFixture f(options);
+    const std::size_t sizes[] = {10, 300, 900, 3000, 20'000};
+    std::vector<std::thread> producers;
+    for (int t = 0; t < 4; ++t) {
+        producers.emplace_back([&f, &sizes, t] {
+            for (int i = 0; i < 150; ++i) {
+                test::Batch b;
+                for (int j = 0; j < 8; ++j) {
+                    const std::size_t size = sizes[(i + j + t) % 5];
+                    core::EventId id{};
+                    id.bytes[0] = static_cast<std::byte>(t);
+                    id.bytes[1] = static_cast<std::byte>(i);
+                    id.bytes[2] = static_cast<std::byte>(i >> 8);
+                    id.bytes[3] = static_cast<std::byte>(j);
+                    b.add(std::string(size, static_cast<char>('a' + t)), id);
+                }
+                if (!f.append("stream-" + std::to_string(t), std::move(b))) std::abort();
+            }
+        });
+    }
+    for (auto& p : producers) p.join();
+    CHECK(f.store().stats().preallocate_bound_misses == 0);
+    for (int t = 0; t < 4; ++t) {
+        auto report = f.store().verify("stream-" + std::to_string(t));
+        REQUIRE(report);
+        CHECK_FALSE(report->first_break);
+        CHECK(report->events_checked == 150 * 8);
+    }
+}
