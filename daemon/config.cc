@@ -282,7 +282,9 @@ class Reader {
 
     Result<void> read_node(const Entry& e, Config::Node& node) const;
     Result<void> read_client(const Entry& e, Config::Client& client) const;
+    Result<std::string_view> token_of(const Entry& e) const;
     Result<void> read_tokens(const Entry& e, std::vector<std::string>& tokens) const;
+    Result<void> read_grants(const Entry& e, std::vector<Config::Client::Grant>& grants) const;
     Result<void> read_limits(const Entry& e, Config::Limits& limits) const;
     Result<void> read_storage(const Entry& e, Config::Storage& storage) const;
     Result<void> read_log(const Entry& e, Config::Log& log) const;
@@ -606,8 +608,85 @@ Result<void> Reader::read_client(const Entry& e, Config::Client& client) const {
              return {};
          }},
         {"tokens", [&](const Entry& f) { return read_tokens(f, client.tokens); }},
+        {"grants", [&](const Entry& f) { return read_grants(f, client.grants); }},
     };
-    return walk(e, fields);
+    SPIRIT_TRY(walk(e, fields));
+    // One token, one set of rights.
+    std::vector<std::string_view> seen(client.tokens.begin(), client.tokens.end());
+    for (const Config::Client::Grant& g : client.grants) seen.push_back(g.token);
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) {
+        return fail(e, "a token appears twice in client.tokens and client.grants");
+    }
+    return {};
+}
+
+Result<void> Reader::read_grants(const Entry& e, std::vector<Config::Client::Grant>& grants) const {
+    const auto* array = e.node->as_array();
+    if (array == nullptr) {
+        return fail(e, fmt::format("expected an array of tables ([[client.grants]]), got {}",
+                                   describe(*e.node)));
+    }
+    auto patterns = [&](const Entry& f, std::vector<std::string>& out) -> Result<void> {
+        const auto* list = f.node->as_array();
+        if (list == nullptr) {
+            return fail(
+                f, fmt::format("expected an array of stream patterns, got {}", describe(*f.node)));
+        }
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const toml::node& element = (*list)[i];
+            Entry item{fmt::format("{}[{}]", f.path, i), &element.source(), &element};
+            auto pattern = string_of(item);
+            if (!pattern) return core::Unexpected{std::move(pattern).error()};
+            if (auto valid = validate_pattern(*pattern); !valid) {
+                return fail(item, valid.error().detail);
+            }
+            out.emplace_back(*pattern);
+        }
+        return {};
+    };
+    std::vector<Config::Client::Grant> result;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        Entry item{fmt::format("{}[{}]", e.path, i), &element.source(), &element};
+        Config::Client::Grant& grant = result.emplace_back();
+        const Field fields[] = {
+            {"token",
+             [&](const Entry& f) -> Result<void> {
+                 auto token = token_of(f);
+                 if (!token) return core::Unexpected{std::move(token).error()};
+                 grant.token = std::string{*token};
+                 return {};
+             }},
+            {"publish", [&](const Entry& f) { return patterns(f, grant.publish); }},
+            {"subscribe", [&](const Entry& f) { return patterns(f, grant.subscribe); }},
+            {"admin",
+             [&](const Entry& f) -> Result<void> {
+                 const auto* b = f.node->as_boolean();
+                 if (b == nullptr) {
+                     return fail(f,
+                                 fmt::format("expected true or false, got {}", describe(*f.node)));
+                 }
+                 grant.admin = b->get();
+                 return {};
+             }},
+        };
+        SPIRIT_TRY(walk(item, fields));
+        if (grant.token.empty()) {
+            return fail(element.source(), item.path, "every [[client.grants]] entry needs a token");
+        }
+    }
+    grants = std::move(result);
+    return {};
+}
+
+Result<std::string_view> Reader::token_of(const Entry& e) const {
+    auto token = string_of(e);
+    if (!token) return core::Unexpected{std::move(token).error()};
+    if (token->size() < 16 || token->size() > 256) {
+        return fail(e, fmt::format("a token has 16 to 256 bytes, got {}", token->size()));
+    }
+    return *token;
 }
 
 Result<void> Reader::read_tokens(const Entry& e, std::vector<std::string>& tokens) const {
@@ -619,11 +698,8 @@ Result<void> Reader::read_tokens(const Entry& e, std::vector<std::string>& token
     for (std::size_t i = 0; i < array->size(); ++i) {
         const toml::node& element = (*array)[i];
         Entry item{fmt::format("{}[{}]", e.path, i), &element.source(), &element};
-        auto token = string_of(item);
+        auto token = token_of(item);
         if (!token) return core::Unexpected{std::move(token).error()};
-        if (token->size() < 16 || token->size() > 256) {
-            return fail(item, fmt::format("a token has 16 to 256 bytes, got {}", token->size()));
-        }
         result.emplace_back(*token);
     }
     tokens = std::move(result);
@@ -811,6 +887,17 @@ bool pattern_matches(std::string_view pattern, std::string_view name) {
         }
     }
     return want.size() == have.size();
+}
+
+bool pattern_covers(std::string_view outer, std::string_view inner) {
+    std::vector<std::string_view> wide = split_tokens(outer);
+    std::vector<std::string_view> narrow = split_tokens(inner);
+    for (std::size_t i = 0; i < wide.size(); ++i) {
+        if (wide[i] == ">" && i + 1 == wide.size()) return narrow.size() > i;
+        if (i >= narrow.size() || narrow[i] == ">") return false;
+        if (wide[i] != "*" && wide[i] != narrow[i]) return false;
+    }
+    return wide.size() == narrow.size();
 }
 
 Result<void> validate_pattern(std::string_view pattern) {

@@ -57,8 +57,19 @@ struct Config {
         // Unix socket listener; disabled when empty. Relative paths are
         // relative to the working directory.
         std::filesystem::path unix_socket = "./data/spirit.sock";
-        // Accepted client tokens; empty: no token needed.
+        // Client tokens with every right. With neither tokens nor grants,
+        // no token is needed.
         std::vector<std::string> tokens;
+        // Tokens with rights limited to streams matching patterns.
+        struct Grant {
+            std::string token;
+            std::vector<std::string> publish;    // patterns it may publish to
+            std::vector<std::string> subscribe;  // patterns it may subscribe to (and ack)
+            bool admin = false;                  // stream create and delete, verify
+            friend bool operator==(const Grant&, const Grant&) = default;
+        };
+        std::vector<Grant> grants;
+        bool requires_token() const { return !tokens.empty() || !grants.empty(); }
         friend bool operator==(const Client&, const Client&) = default;
     } client;
 
@@ -136,6 +147,9 @@ struct Config {
 
 // Whether a stream name matches a pattern (see StreamDefaults).
 bool pattern_matches(std::string_view pattern, std::string_view name);
+// Whether every name `inner` (a name or a pattern) matches also matches
+// `outer`: "orders.>" covers "orders.*.eu" and "orders.eu", not "orders".
+bool pattern_covers(std::string_view outer, std::string_view inner);
 // Validates a pattern: tokens of stream-name characters, '*' tokens, '>' last.
 [[nodiscard]] core::Result<void> validate_pattern(std::string_view pattern);
 

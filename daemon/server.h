@@ -54,9 +54,12 @@ class Server final : public net::ConnectionHandler {
 
  private:
     struct Subscription;
+    enum class Right { publish, subscribe, admin };
     struct Session {
         std::unique_ptr<net::Connection> connection;
         bool ready = false;  // Hello accepted
+        // The rights of the token it presented; nullptr: every right.
+        const Config::Client::Grant* grant = nullptr;
         std::uint64_t opened_ms = 0;
         std::uint64_t closing_since_ms = 0;
         std::string client_name;
@@ -100,6 +103,9 @@ class Server final : public net::ConnectionHandler {
     void handle_publish(Session& session, const core::protocol::Publish& publish,
                         std::size_t body_bytes);
     void handle_admin(Session& session, core::protocol::Message&& message);
+    // Whether the session's token grants `right` on `target` (a stream name,
+    // or for subscribe a name or a pattern; ignored for admin).
+    bool may(const Session& session, Right right, std::string_view target) const;
     void reply_error(Session& session, std::optional<std::uint64_t> request_id,
                      const core::Error& error);
     void close_with_error(Session& session, const core::Error& error);

@@ -187,10 +187,19 @@ void Server::handle_hello(Session& session, const proto::Hello& hello) {
                                                  hello.version, proto::version)});
         return;
     }
-    if (!config_.client.tokens.empty()) {
-        const bool known =
-            hello.token && std::find(config_.client.tokens.begin(), config_.client.tokens.end(),
-                                     *hello.token) != config_.client.tokens.end();
+    if (config_.client.requires_token()) {
+        const auto& tokens = config_.client.tokens;
+        const auto& grants = config_.client.grants;
+        bool known = false;
+        if (hello.token) {
+            known = std::find(tokens.begin(), tokens.end(), *hello.token) != tokens.end();
+            auto grant = std::find_if(grants.begin(), grants.end(),
+                                      [&](const auto& g) { return g.token == *hello.token; });
+            if (grant != grants.end()) {
+                known = true;
+                session.grant = &*grant;
+            }
+        }
         if (!known) {
             spdlog::warn("refused conn={} peer={}: {}", session.connection->id(),
                          session.connection->peer(), hello.token ? "unknown token" : "no token");
@@ -210,6 +219,12 @@ void Server::handle_publish(Session& session, const proto::Publish& publish,
                             std::size_t body_bytes) {
     if (auto valid = core::validate_stream_name(publish.stream); !valid) {
         reply_error(session, publish.request_id, valid.error());
+        return;
+    }
+    if (!may(session, Right::publish, publish.stream)) {
+        reply_error(session, publish.request_id,
+                    core::Error{core::make_error_code(errc::unauthorized),
+                                fmt::format("this token may not publish to {}", publish.stream)});
         return;
     }
     const std::uint64_t connection_id = session.connection->id();
@@ -325,6 +340,23 @@ void Server::publish_completed(std::uint64_t connection_id, std::uint64_t reques
     }
 }
 
+bool Server::may(const Session& session, Right right, std::string_view target) const {
+    const Config::Client::Grant* grant = session.grant;
+    if (grant == nullptr) return true;
+    switch (right) {
+        case Right::publish:
+            return std::any_of(grant->publish.begin(), grant->publish.end(),
+                               [&](const std::string& p) { return pattern_matches(p, target); });
+        case Right::subscribe:
+            // A pattern subscription needs a grant that covers all it can match.
+            return std::any_of(grant->subscribe.begin(), grant->subscribe.end(),
+                               [&](const std::string& p) { return pattern_covers(p, target); });
+        case Right::admin:
+            return grant->admin;
+    }
+    return false;
+}
+
 void Server::handle_admin(Session& session, proto::Message&& message) {
     const std::uint64_t connection_id = session.connection->id();
     auto done = [this, connection_id](std::uint64_t request_id) {
@@ -338,6 +370,19 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
             }
         };
     };
+    const bool changes = std::holds_alternative<proto::StreamCreate>(message) ||
+                         std::holds_alternative<proto::StreamDelete>(message) ||
+                         std::holds_alternative<proto::Verify>(message);
+    if (changes && !may(session, Right::admin, {})) {
+        std::uint64_t id = 0;
+        if (const auto* c = std::get_if<proto::StreamCreate>(&message)) id = c->request_id;
+        if (const auto* d = std::get_if<proto::StreamDelete>(&message)) id = d->request_id;
+        if (const auto* v = std::get_if<proto::Verify>(&message)) id = v->request_id;
+        return reply_error(session, id,
+                           core::Error{core::make_error_code(errc::unauthorized),
+                                       "this token may not create, delete or verify streams (its "
+                                       "grant has admin = false)"});
+    }
     if (auto* status = std::get_if<proto::Status>(&message)) {
         proto::StatusReply reply;
         reply.request_id = status->request_id;

@@ -73,6 +73,10 @@ void Server::handle_subscribe(Session& session, proto::Subscribe&& subscribe) {
                !valid) {
         return refuse(errc::invalid_stream_name, valid.error().detail);
     }
+    if (!may(session, Right::subscribe, subscribe.target)) {
+        return refuse(errc::unauthorized,
+                      fmt::format("this token may not subscribe to {}", subscribe.target));
+    }
     if (subscribe.durable) {
         if (auto valid = core::validate_stream_name(*subscribe.durable); !valid) {
             return refuse(errc::invalid_argument, "durable consumer name: " + valid.error().detail);

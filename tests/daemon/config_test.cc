@@ -506,6 +506,19 @@ TEST_CASE("each invalid config is refused naming the line, column, key and probl
         {"[[streams]]\nacks = 1\n", "1:1: streams[0].pattern", "missing"},
         {"[[streams]]\npattern = \"a\"\n\n[[streams]]\npattern = \"b.\"\n",
          "5:1: streams[1].pattern", "token 2 is empty"},
+        // Grants.
+        {"[[client.grants]]\ntoken = \"" + s15 + "\"\n", "2:1: client.grants[0].token",
+         "a token has 16 to 256 bytes, got 15"},
+        {"[[client.grants]]\npublish = [\"a\"]\n", "1:1: client.grants[0]", "needs a token"},
+        {"[[client.grants]]\ntoken = \"" + s257.substr(0, 20) + "\"\npublish = [\"a..b\"]\n",
+         "3:12: client.grants[0].publish[0]", "token 2 is empty"},
+        {"[[client.grants]]\ntoken = \"" + s257.substr(0, 20) + "\"\nadmin = \"yes\"\n",
+         "3:1: client.grants[0].admin", "expected true or false"},
+        {"[[client.grants]]\ntoken = \"" + s257.substr(0, 20) + "\"\nread = [\"a\"]\n",
+         "3:1: client.grants[0].read", "unknown key"},
+        {"[client]\ntokens = [\"" + s257.substr(0, 20) + "\"]\n[[client.grants]]\ntoken = \"" +
+             s257.substr(0, 20) + "\"\n",
+         "1:2: client", "a token appears twice"},
         // Bad host:port.
         {"[client]\nlisten = \"localhost\"\n", "2:1: client.listen",
          "bad host:port \"localhost\": missing ':port'"},
@@ -605,6 +618,55 @@ TEST_CASE("pattern_matches follows the * and > wildcard rules", "[daemon][unit]"
     }));
     INFO(pattern << " vs " << name);
     CHECK(daemon::pattern_matches(pattern, name) == matches);
+}
+
+TEST_CASE("pattern_covers holds when every name the inner one matches, the outer matches",
+          "[daemon][unit]") {
+    auto [outer, inner, covers] = GENERATE(table<std::string, std::string, bool>({
+        {"orders.>", "orders.eu", true},
+        {"orders.>", "orders.*", true},
+        {"orders.>", "orders.*.north", true},
+        {"orders.>", "orders.>", true},
+        {"orders.>", "orders", false},
+        {"orders.>", ">", false},
+        {"orders.*", "orders.eu", true},
+        {"orders.*", "orders.*", true},
+        {"orders.*", "orders.>", false},
+        {"orders.*", "orders.eu.x", false},
+        {"orders.eu", "orders.*", false},
+        {"orders.eu", "orders.eu", true},
+        {">", ">", true},
+        {">", "a.*.>", true},
+        {"*.eu", "orders.eu", true},
+        {"*.eu", "*.eu", true},
+        {"*.eu", "*.*", false},
+    }));
+    INFO(outer << " covers " << inner);
+    CHECK(daemon::pattern_covers(outer, inner) == covers);
+}
+
+TEST_CASE("grants are read with their patterns and admin flag", "[daemon][unit]") {
+    daemon::Config config = parse_ok(R"(
+[client]
+tokens = ["every-right-token-0123"]
+[[client.grants]]
+token = "orders-token-0123456789"
+publish = ["orders.>"]
+subscribe = ["orders.>", "prices.*"]
+[[client.grants]]
+token = "admin-token-0123456789"
+admin = true
+)");
+    REQUIRE(config.client.grants.size() == 2);
+    CHECK(config.client.requires_token());
+    const auto& orders = config.client.grants[0];
+    CHECK(orders.token == "orders-token-0123456789");
+    CHECK(orders.publish == std::vector<std::string>{"orders.>"});
+    CHECK(orders.subscribe == std::vector<std::string>{"orders.>", "prices.*"});
+    CHECK_FALSE(orders.admin);
+    CHECK(config.client.grants[1].admin);
+    CHECK(config.client.grants[1].publish.empty());
+    CHECK_FALSE(parse_ok("").client.requires_token());
 }
 
 TEST_CASE("validate_pattern accepts name tokens and wildcards", "[daemon][unit]") {

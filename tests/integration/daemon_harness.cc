@@ -45,6 +45,7 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)), dir_("spir
            << "\"\n"
            << "[client]\nlisten = \"" << (options_.tcp ? "127.0.0.1:" + std::to_string(port_) : "")
            << "\"\nunix_socket = \"" << socket_path_.string() << "\"\n"
+           << options_.client_toml << "\n"
            << "[storage]\nsync = \"" << options_.sync << "\"\n"
            << options_.extra_toml << "\n";
 }
@@ -90,6 +91,7 @@ void Daemon::start() {
         options.endpoint = endpoint();
         options.reconnect = false;
         options.connect_timeout_ms = 1000;
+        if (!options_.token.empty()) options.token = options_.token;
         if (auto c = net::Client::connect(options)) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

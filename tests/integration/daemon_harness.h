@@ -27,10 +27,12 @@ std::uint64_t rss_anon_kib(pid_t pid);
 
 struct DaemonOptions {
     std::string node_id = "node-1";
-    bool tcp = false;        // also listen on 127.0.0.1:<free port>
-    std::string extra_toml;  // appended to the generated config
+    bool tcp = false;         // also listen on 127.0.0.1:<free port>
+    std::string extra_toml;   // appended to the generated config
+    std::string client_toml;  // keys added to its [client] table
     std::string sync = "always";
     std::vector<std::string> env;  // NAME=VALUE for the spiritd process
+    std::string token;             // presented by the start-up probe, if the config needs one
 };
 
 class Daemon {
