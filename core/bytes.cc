@@ -1,6 +1,12 @@
 #include "core/bytes.h"
 
+#include <sodium.h>
+
 namespace spirit::core {
+
+bool constant_time_equal(ByteView a, ByteView b) {
+    return a.size() == b.size() && (a.empty() || sodium_memcmp(a.data(), b.data(), a.size()) == 0);
+}
 
 std::string to_hex(ByteView v) {
     static constexpr char digits[] = "0123456789abcdef";

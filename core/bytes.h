@@ -35,6 +35,9 @@ inline void append(Bytes& out, ByteView v) {
 
 // Lower-case hex of `v`.
 std::string to_hex(ByteView v);
+// Equal bytes, compared in time that depends only on the sizes (for secrets
+// such as client tokens).
+bool constant_time_equal(ByteView a, ByteView b);
 
 // Parses hex (either case, even length); nullopt on any other character.
 std::optional<Bytes> from_hex(std::string_view hex);

@@ -192,9 +192,13 @@ void Server::handle_hello(Session& session, const proto::Hello& hello) {
         const auto& grants = config_.client.grants;
         bool known = false;
         if (hello.token) {
-            known = std::find(tokens.begin(), tokens.end(), *hello.token) != tokens.end();
+            // Compared in constant time, so response times say nothing of a token.
+            auto same = [&](const std::string& t) {
+                return core::constant_time_equal(core::as_bytes(t), core::as_bytes(*hello.token));
+            };
+            known = std::any_of(tokens.begin(), tokens.end(), same);
             auto grant = std::find_if(grants.begin(), grants.end(),
-                                      [&](const auto& g) { return g.token == *hello.token; });
+                                      [&](const auto& g) { return same(g.token); });
             if (grant != grants.end()) {
                 known = true;
                 session.grant = &*grant;

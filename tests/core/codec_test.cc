@@ -323,3 +323,14 @@ TEST_CASE("frame headers announce a bounded length", "[core][unit]") {
     CHECK(big.error().is(core::errc::limit_exceeded));
     CHECK_THAT(big.error().detail, Contains("4294967295"));
 }
+
+TEST_CASE("constant_time_equal is byte equality", "[core][unit]") {
+    using core::as_bytes;
+    CHECK(core::constant_time_equal(as_bytes("token-0123456789"), as_bytes("token-0123456789")));
+    CHECK_FALSE(
+        core::constant_time_equal(as_bytes("token-0123456789"), as_bytes("token-0123456788")));
+    CHECK_FALSE(
+        core::constant_time_equal(as_bytes("token-0123456789"), as_bytes("token-012345678")));
+    CHECK_FALSE(core::constant_time_equal(as_bytes("x"), as_bytes("")));
+    CHECK(core::constant_time_equal(as_bytes(""), as_bytes("")));
+}
