@@ -432,8 +432,13 @@ Message read_client_message(Type type, Reader& r, std::size_t batch_events_max) 
             return Unsubscribe{r.u64("subscription_id")};
         case Type::status:
             return Status{r.u64("request_id")};
-        case Type::stream_list:
-            return StreamList{r.u64("request_id")};
+        case Type::stream_list: {
+            StreamList m;
+            m.request_id = r.u64("request_id");
+            m.after = r.owned_text("after", limits::stream_name_bytes_max);
+            m.limit = r.u64("limit");
+            return m;
+        }
         case Type::stream_info: {
             StreamInfo m;
             m.request_id = r.u64("request_id");
@@ -555,6 +560,7 @@ Message read_daemon_message(Type type, Reader& r, std::size_t batch_events_max) 
             m.request_id = r.u64("request_id");
             auto list = r.list("streams", list_items_max);
             r.items("streams", list, [&](Reader& d) { m.streams.push_back(read_description(d)); });
+            m.next = r.owned_text("next", limits::stream_name_bytes_max);
             return m;
         }
         case Type::stream_info_reply: {
@@ -860,8 +866,10 @@ struct Encoder {
         pk.pack_uint64(m.request_id);
     }
     void operator()(const StreamList& m) {
-        pack_head(pk, Type::stream_list, 1);
+        pack_head(pk, Type::stream_list, 3);
         pk.pack_uint64(m.request_id);
+        pack_text(pk, m.after);
+        pk.pack_uint64(m.limit);
     }
     void operator()(const StreamInfo& m) {
         pack_head(pk, Type::stream_info, 2);
@@ -955,10 +963,11 @@ struct Encoder {
         pk.pack_uint64(m.outbox_events);
     }
     void operator()(const StreamListReply& m) {
-        pack_head(pk, Type::stream_list_reply, 2);
+        pack_head(pk, Type::stream_list_reply, 3);
         pk.pack_uint64(m.request_id);
         pk.pack_array(static_cast<std::uint32_t>(m.streams.size()));
         for (const StreamDescription& d : m.streams) pack_description(pk, d);
+        pack_text(pk, m.next);
     }
     void operator()(const StreamInfoReply& m) {
         pack_head(pk, Type::stream_info_reply, 2);

@@ -128,8 +128,12 @@ struct Status {
     std::uint64_t request_id = 0;
 };
 
+// One page of the stream list: the streams named after `after` ("" from
+// the first), at most `limit` of them (0: the daemon's page size).
 struct StreamList {
     std::uint64_t request_id = 0;
+    std::string after;
+    std::uint64_t limit = 0;
 };
 
 struct StreamInfo {
@@ -267,6 +271,7 @@ struct StreamDescription {
 struct StreamListReply {
     std::uint64_t request_id = 0;
     std::vector<StreamDescription> streams;
+    std::string next;  // "" on the last page; else the `after` of the next page
 };
 
 struct StreamInfoReply {

@@ -417,9 +417,19 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
         }
         send(session, reply);
     } else if (auto* list = std::get_if<proto::StreamList>(&message)) {
-        auto streams = store_->list_streams();
+        // Pages keep a reply far below any frame limit, however many streams.
+        constexpr std::size_t page_max = 1000;
+        const std::size_t limit =
+            list->limit == 0
+                ? page_max
+                : static_cast<std::size_t>(std::min<std::uint64_t>(list->limit, page_max));
+        auto streams = store_->list_streams(list->after, limit + 1);
         if (!streams) return reply_error(session, list->request_id, streams.error());
-        proto::StreamListReply reply{list->request_id, {}};
+        proto::StreamListReply reply{list->request_id, {}, {}};
+        if (streams->size() > limit) {
+            streams->pop_back();
+            reply.next = streams->back().name;
+        }
         for (const auto& i : *streams) {
             if (!core::is_system_stream(i.name)) reply.streams.push_back(describe_stream(i));
         }

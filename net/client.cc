@@ -317,9 +317,18 @@ core::Result<proto::StatusReply> Client::status() {
 
 core::Result<std::vector<proto::StreamDescription>> Client::streams() {
     const std::uint64_t id = next_request_id_++;
-    auto reply = expect<proto::StreamListReply>(request(proto::StreamList{id}, id));
+    auto reply = expect<proto::StreamListReply>(request(proto::StreamList{id, {}, 0}, id));
     if (!reply) return core::Unexpected{reply.error()};
-    return std::move(reply->streams);
+    std::vector<proto::StreamDescription> all = std::move(reply->streams);
+    // Further pages, each after the last name of the one before.
+    while (!reply->next.empty()) {
+        const std::uint64_t next_id = next_request_id_++;
+        reply = expect<proto::StreamListReply>(
+            request(proto::StreamList{next_id, reply->next, 0}, next_id));
+        if (!reply) return core::Unexpected{reply.error()};
+        std::move(reply->streams.begin(), reply->streams.end(), std::back_inserter(all));
+    }
+    return all;
 }
 
 core::Result<proto::StreamDescription> Client::stream_info(std::string_view stream) {

@@ -878,7 +878,12 @@ Result<std::optional<StreamInfo>> Store::stream_info(std::string_view stream) co
 }
 
 Result<std::vector<StreamInfo>> Store::list_streams() const {
-    return impl_->list_streams();
+    return impl_->list_streams({}, SIZE_MAX);
+}
+
+Result<std::vector<StreamInfo>> Store::list_streams(std::string_view after,
+                                                    std::size_t limit) const {
+    return impl_->list_streams(after, limit);
 }
 
 Result<VerifyReport> Store::verify(std::string_view stream) const {

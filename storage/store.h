@@ -311,6 +311,10 @@ class Store {
     [[nodiscard]] core::Result<std::optional<StreamInfo>> stream_info(
         std::string_view stream) const;
     [[nodiscard]] core::Result<std::vector<StreamInfo>> list_streams() const;
+    // The streams named after `after` (by byte order; "" from the first), at
+    // most `limit` of them.
+    [[nodiscard]] core::Result<std::vector<StreamInfo>> list_streams(std::string_view after,
+                                                                     std::size_t limit) const;
 
     // Walks the whole stream and checks every hash link and seq.
     [[nodiscard]] core::Result<VerifyReport> verify(std::string_view stream) const;

@@ -74,7 +74,8 @@ class Store::Impl {
     core::Result<core::Seq> seq_keeping_bytes(std::string_view stream, std::uint64_t bytes_max,
                                               std::uint64_t events_max_walked) const;
     core::Result<std::optional<StreamInfo>> stream_info(std::string_view stream) const;
-    core::Result<std::vector<StreamInfo>> list_streams() const;
+    core::Result<std::vector<StreamInfo>> list_streams(std::string_view after,
+                                                       std::size_t limit) const;
     core::Result<VerifyReport> verify(std::string_view stream) const;
     core::Result<std::vector<core::Envelope>> quarantined(std::string_view stream) const;
 

@@ -233,16 +233,19 @@ Result<std::optional<StreamInfo>> Store::Impl::stream_info(std::string_view stre
     return std::optional<StreamInfo>{info_of(stream, **stored)};
 }
 
-Result<std::vector<StreamInfo>> Store::Impl::list_streams() const {
+Result<std::vector<StreamInfo>> Store::Impl::list_streams(std::string_view after,
+                                                          std::size_t limit) const {
     auto txn = Txn::begin(env_, Txn::Mode::read);
     if (!txn) return core::Unexpected{txn.error()};
     auto cursor = Cursor::open(*txn, dbis_.streams);
     if (!cursor) return core::Unexpected{cursor.error()};
     std::vector<StreamInfo> out;
-    for (auto entry = cursor->step(MDB_FIRST);; entry = cursor->step(MDB_NEXT)) {
+    auto entry = after.empty() ? cursor->step(MDB_FIRST) : cursor->seek(core::as_bytes(after));
+    for (; out.size() < limit; entry = cursor->step(MDB_NEXT)) {
         if (!entry) return core::Unexpected{entry.error()};
         if (!*entry) break;
         std::string_view name = core::as_chars((*entry)->first);
+        if (name == after) continue;
         auto r = detail::decode_stream_record((*entry)->second, name);
         if (!r) return core::Unexpected{r.error()};
         out.push_back(info_of(name, *r));

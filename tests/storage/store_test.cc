@@ -77,6 +77,23 @@ TEST_CASE("streams are independent and listed by name", "[storage][unit]") {
           std::vector<std::string>{"b-stream-0", "b-stream-1", "b-stream-2", "b-stream-0"});
 }
 
+TEST_CASE("streams are listed a page at a time after a name", "[storage][unit]") {
+    StoreFixture f;
+    for (const char* name : {"a", "b", "b.x", "c", "d"}) f.append_n(name, 1);
+    auto names = [&](std::string_view after, std::size_t limit) {
+        std::vector<std::string> out;
+        auto list = f.store().list_streams(after, limit);
+        REQUIRE(list);
+        for (const auto& i : *list) out.push_back(i.name);
+        return out;
+    };
+    CHECK(names("", 2) == std::vector<std::string>{"a", "b"});
+    CHECK(names("b", 2) == std::vector<std::string>{"b.x", "c"});
+    CHECK(names("b.a", 10) == std::vector<std::string>{"b.x", "c", "d"});  // need not exist
+    CHECK(names("d", 10).empty());
+    CHECK(names("", 0).empty());
+}
+
 TEST_CASE("a repeated event id returns the original seq and stores nothing", "[storage][unit]") {
     StoreFixture f;
     auto first = f.append("s", Batch().add("x", test::event_id(1)).add("y", test::event_id(2)));
