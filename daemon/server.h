@@ -145,7 +145,8 @@ class Server final : public net::ConnectionHandler {
     void arm_pump();
     void pump(Session& session, Subscription& sub);
     void write_cursor(Subscription& sub, const std::string& stream);
-    core::Seq committed_last(const std::string& stream);
+    // visible_[stream], first read from the store.
+    core::Seq visible_last(const std::string& stream);
 
     const Config config_;
     net::Loop& loop_;
@@ -168,8 +169,11 @@ class Server final : public net::ConnectionHandler {
     std::set<SubscriptionKey> pattern_subscriptions_;
     std::map<std::string, SubscriptionKey, std::less<>> durable_active_;
     std::deque<SubscriptionKey> pump_queue_;
-    // Last committed seq per stream, as the loop has seen it.
-    std::unordered_map<std::string, core::Seq> committed_;
+    // Per stream, the last seq consumers may see: committed here, and for an
+    // immediate stream on the master also held by enough copies (advanced by
+    // Replication's visible hook). Not Replication's committed_, which runs
+    // ahead of it for immediate streams.
+    std::unordered_map<std::string, core::Seq> visible_;
 
     std::uint64_t verifies_in_flight_ = 0;  // on the thread pool, using store_
     bool shutting_down_ = false;

@@ -35,12 +35,12 @@ bool is_pattern(std::string_view target) {
 
 }  // namespace
 
-core::Seq Server::committed_last(const std::string& stream) {
-    auto it = committed_.find(stream);
-    if (it != committed_.end()) return it->second;
+core::Seq Server::visible_last(const std::string& stream) {
+    auto it = visible_.find(stream);
+    if (it != visible_.end()) return it->second;
     core::Seq last{0};
     if (auto info = store_->stream_info(stream); info && *info) last = (*info)->last_seq;
-    committed_.emplace(stream, last);
+    visible_.emplace(stream, last);
     return last;
 }
 
@@ -133,7 +133,7 @@ core::Result<void> Server::add_stream(Subscription& sub, const std::string& stre
     auto info = store_->stream_info(stream);
     if (!info) return core::Unexpected{info.error()};
     const core::Seq first = *info ? (*info)->first_seq : core::Seq{1};
-    const core::Seq last = committed_last(stream);
+    const core::Seq last = visible_last(stream);
     StreamCursor cursor;
     bool resumed = false;
     if (sub.durable) {
@@ -289,7 +289,7 @@ void Server::forget_subscription(const Subscription& sub) {
 }
 
 void Server::stream_appended(const std::string& stream, core::Seq last_seq) {
-    auto [it, fresh] = committed_.try_emplace(stream, last_seq);
+    auto [it, fresh] = visible_.try_emplace(stream, last_seq);
     if (!fresh && last_seq > it->second) it->second = last_seq;
     // Pattern subscriptions pick up streams they do not follow yet.
     for (const SubscriptionKey& key : std::vector<SubscriptionKey>(pattern_subscriptions_.begin(),
@@ -326,7 +326,7 @@ void Server::stream_appended(const std::string& stream, core::Seq last_seq) {
 }
 
 void Server::stream_deleted(const std::string& stream) {
-    committed_.erase(stream);
+    visible_.erase(stream);
     auto subs = subscribers_.find(stream);
     if (subs == subscribers_.end()) return;
     const std::vector<SubscriptionKey> keys(subs->second.begin(), subs->second.end());
@@ -401,7 +401,7 @@ void Server::pump(Session& session, Subscription& sub) {
         auto cit = sub.streams.find(stream);
         if (cit == sub.streams.end()) continue;
         StreamCursor& cursor = cit->second;
-        const core::Seq last = committed_last(stream);
+        const core::Seq last = visible_last(stream);
         if (cursor.next_seq > last) continue;
         const std::size_t events_max = static_cast<std::size_t>(std::min<std::uint64_t>(
             {sub.credit_events, read_events_max, last.value() - cursor.next_seq.value() + 1}));

@@ -49,6 +49,7 @@ Writer::Writer(Env& env, Dbis dbis, WriterOptions options)
     : env_(env),
       dbis_(dbis),
       options_(std::move(options)),
+      page_bytes_(env_.page_bytes()),
       reserve_(options_.data_dir / "data.mdb", options_.preallocate_bytes, env_.map_bytes()) {
     SPIRIT_ASSERT(options_.clock != nullptr);
     next_sync_ = std::chrono::steady_clock::now();
@@ -274,7 +275,9 @@ void Writer::process_group(std::vector<WriteOp>& group) {
     // commit writes: from here the reserve's helper keeps its zeros out of
     // what this transaction may write, and writes them meanwhile.
     const std::uint64_t used_before = env_.used_bytes();
-    const std::uint64_t bound = growth_bound(live, txn->free_list_pages(), env_.page_bytes());
+    const std::uint64_t bound = reserve_.enabled()
+                                    ? growth_bound(live, txn->free_list_pages(), page_bytes_)
+                                    : FileReserve::unbounded;
     reserve_.begin_write(used_before, bound);
     window.emplace(reserve_, env_);
     const std::vector<std::byte> saved_event_key = last_event_key_;

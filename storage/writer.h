@@ -230,6 +230,7 @@ class Writer {
     std::atomic<std::uint64_t> preallocated_{0};
     std::atomic<std::uint64_t> preallocate_bound_misses_{0};
 
+    const std::uint64_t page_bytes_;  // LMDB's page size
     FileReserve reserve_;
 
     std::thread thread_;  // last: starts after every member above exists
