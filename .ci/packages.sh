@@ -5,12 +5,18 @@
 # libs:    libuv1-dev libsodium-dev liblmdb-dev libmsgpack-cxx-dev
 #          libtomlplusplus-dev libexpected-dev libfmt-dev libspdlog-dev
 #          libcli11-dev libsystemd-dev
+#          prometheus-cpp-dev (metric types, text exposition) libcivetweb-dev (HTTP)
 # tests:   catch2 python3-msgpack python3-nacl lmdb-utils fiu-utils (I/O error injection)
+#          strace (counts the sync syscalls of each sync mode)
+#          prometheus (promtool checks the scrapes and alert rules)
+#          dpkg-dev (dpkg-shlibdeps for cpack -G DEB) systemd (systemd-analyze verify)
 spirit_packages=(
     cmake ninja-build g++ pkg-config
     libuv1-dev libsodium-dev liblmdb-dev libmsgpack-cxx-dev
     libtomlplusplus-dev libexpected-dev libfmt-dev libspdlog-dev libcli11-dev libsystemd-dev
-    catch2 python3-msgpack python3-nacl lmdb-utils fiu-utils
+    prometheus-cpp-dev libcivetweb-dev
+    catch2 python3-msgpack python3-nacl lmdb-utils fiu-utils strace
+    prometheus dpkg-dev systemd
 )
 
 spirit_install_packages() {

@@ -248,14 +248,15 @@ std::size_t sealed_envelope_size(const EnvelopeView& f) noexcept {
            hash_tail_bytes;
 }
 
-Digest seal_envelope(Bytes& out, const EnvelopeView& f, const Digest& prev_hash) {
+namespace {
+
+// Appends every field of `f` but the hash, in an array(9) header.
+void pack_unsealed(Bytes& out, const EnvelopeView& f) {
     SPIRIT_ASSERT(f.stream.size() <= limits::stream_name_bytes_max);
     SPIRIT_ASSERT(f.type.size() <= limits::type_bytes_max);
     SPIRIT_ASSERT(f.metadata.size() <= limits::metadata_bytes_max);
     SPIRIT_ASSERT(f.payload.size() <= limits::payload_bytes_max);
-
-    const std::size_t start = out.size();
-    out.reserve(start + sealed_envelope_size(f));
+    out.reserve(out.size() + sealed_envelope_size(f));
     BytesSink sink{out};
     msgpack::packer<BytesSink> pk(sink);
     pk.pack_array(envelope_field_count);
@@ -267,6 +268,24 @@ Digest seal_envelope(Bytes& out, const EnvelopeView& f, const Digest& prev_hash)
     pack_str(pk, f.type);
     pack_bin(pk, f.metadata);
     pack_bin(pk, f.payload);
+}
+
+}  // namespace
+
+void encode_envelope(Bytes& out, const EnvelopeView& f) {
+    const std::size_t start = out.size();
+    pack_unsealed(out, f);
+    BytesSink sink{out};
+    msgpack::packer<BytesSink> pk(sink);
+    pack_bin(pk, ByteView(f.hash.bytes));
+    SPIRIT_ASSERT(out.size() - start == sealed_envelope_size(f));
+}
+
+Digest seal_envelope(Bytes& out, const EnvelopeView& f, const Digest& prev_hash) {
+    const std::size_t start = out.size();
+    pack_unsealed(out, f);
+    BytesSink sink{out};
+    msgpack::packer<BytesSink> pk(sink);
 
     Blake2b256 h;
     h.update(ByteView(prev_hash.bytes));

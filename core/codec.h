@@ -21,6 +21,12 @@ namespace spirit::core {
 // validated them); asserted.
 Digest seal_envelope(Bytes& out, const EnvelopeView& fields, const Digest& prev_hash);
 
+// Appends the encoding of an envelope sealed before: as seal_envelope
+// writes it, but with fields.hash as it is, not computed. For the fields
+// decode_envelope read from stored bytes, these are those bytes (the
+// encoding is canonical). REQUIRES: as seal_envelope.
+void encode_envelope(Bytes& out, const EnvelopeView& fields);
+
 // Exact size seal_envelope will append for `fields`.
 std::size_t sealed_envelope_size(const EnvelopeView& fields) noexcept;
 

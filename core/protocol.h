@@ -1,35 +1,33 @@
-// core/protocol.h: the client protocol's messages and their msgpack codec
-// (docs/protocol.md is the specification).
+// core/protocol.h: the wire protocol of spiritd's sockets: message types,
+// the Message variant, the msgpack codec and the frame builders. The
+// messages themselves are in core/protocol_client.h (client <-> daemon) and
+// core/protocol_peer.h (node <-> node); docs/protocol.md is the
+// specification of the client protocol.
 //
 // A frame is a 4-byte big-endian body length, then a msgpack array whose
 // element 0 is the message type and whose following elements are the fields
-// in the order listed here. Type numbers and field positions are on the
-// wire: never renumber, never reorder; add fields only at the end.
-//
-// Decoded messages may hold views (std::string_view, ByteView) into the
-// frame body they came from: valid only while that body is. Strings that
-// outlive a frame (names, tokens, messages) are owned.
+// in the order their structs list them. Type numbers and field positions
+// are on the wire: never renumber, never reorder; add fields only at the
+// end (a decoder ignores fields past the ones it knows).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
 #include <variant>
-#include <vector>
 
 #include "core/bytes.h"
-#include "core/envelope.h"
 #include "core/ids.h"
+#include "core/protocol_client.h"
+#include "core/protocol_peer.h"
 #include "core/result.h"
 #include "core/stream_policy.h"
 
 namespace spirit::core::protocol {
 
-// Protocol version spoken by this build; Hello carries the client's.
-inline constexpr std::uint32_t version = 1;
-
-// Message types. On the wire: never renumber.
+// Message types. On the wire: never renumber. Each family is one run of
+// consecutive numbers (type_ranges below).
 enum class Type : std::uint8_t {
     // client -> daemon
     hello = 1,
@@ -44,6 +42,12 @@ enum class Type : std::uint8_t {
     stream_create = 10,
     stream_delete = 11,
     verify = 12,
+    cluster_set_master = 13,
+    quarantine_list = 14,
+    quarantine_read = 15,
+    quarantine_republish = 16,
+    backup = 17,
+    topology = 18,
     // daemon -> client
     welcome = 64,
     publish_ack = 65,
@@ -56,6 +60,11 @@ enum class Type : std::uint8_t {
     stream_info_reply = 72,
     done = 73,
     verify_reply = 74,
+    quarantine_list_reply = 75,
+    quarantine_read_reply = 76,
+    backup_chunk = 77,
+    backup_done = 78,
+    topology_reply = 79,
     // node <-> node (peer links)
     peer_hello = 128,
     heartbeat = 129,
@@ -66,318 +75,87 @@ enum class Type : std::uint8_t {
     forward = 134,
     forward_ack = 135,
     forward_error = 136,
+    probe = 137,
+    probe_reply = 138,
+    truncate = 139,
+    fetch = 140,
+    fetch_reply = 141,
+    vote_request = 142,
+    vote_response = 143,
+    timeout_now = 144,
+    topology_events = 145,
+    visible = 146,
 };
 
 // Which side of which link may send a type.
 enum class Family { client, daemon, peer };
+
+// The types of one family: first to last, every number between in use.
+struct TypeRange {
+    Family family;
+    Type first;
+    Type last;
+};
+inline constexpr TypeRange type_ranges[] = {
+    {Family::client, Type::hello, Type::topology},
+    {Family::daemon, Type::welcome, Type::topology_reply},
+    {Family::peer, Type::peer_hello, Type::visible},
+};
+
+// The type numbered `number`; nullopt if no type has that number.
+std::optional<Type> type_from_number(std::uint64_t number) noexcept;
 Family family_of(Type type) noexcept;
-
 const char* type_name(Type type) noexcept;
-
-// --- client -> daemon ---
-
-struct Hello {
-    std::uint32_t version = protocol::version;
-    std::string client_name;
-    std::optional<std::string> token;
-};
-
-struct Publish {
-    std::uint64_t request_id = 0;
-    std::string_view stream;
-    std::optional<Seq> expected_last_seq;
-    std::vector<EventDraft> events;  // views into the frame
-};
-
-// Where a subscription starts. On the wire: never renumber.
-enum class From : std::uint8_t {
-    first = 0,  // the first retained event
-    seq = 1,    // from_value is the first seq to deliver
-    time = 2,   // from_value is a timestamp (ns): the first event at or after it
-    last = 3,   // the last event, then everything after it
-    new_ = 4,   // only events appended after the subscription starts
-};
-
-struct Subscribe {
-    std::uint64_t subscription_id = 0;  // chosen by the client, unique per connection
-    std::string target;                 // a stream name, or a pattern with * and >
-    From from = From::first;
-    std::uint64_t from_value = 0;
-    std::optional<std::string> durable;  // durable consumer name: resume after its last ack
-    std::uint64_t credit_events = 0;     // events the daemon may send before more credit
-    std::uint64_t credit_bytes = 0;      // 0: no byte limit
-};
-
-struct Credit {
-    std::uint64_t subscription_id = 0;
-    std::uint64_t events = 0;  // added to the subscription's credit
-    std::uint64_t bytes = 0;
-};
-
-struct Ack {
-    std::uint64_t subscription_id = 0;
-    std::string stream;
-    Seq seq;  // everything up to and including seq is processed
-};
-
-struct Unsubscribe {
-    std::uint64_t subscription_id = 0;
-};
-
-struct Status {
-    std::uint64_t request_id = 0;
-};
-
-// One page of the stream list: the streams named after `after` ("" from
-// the first), at most `limit` of them (0: the daemon's page size).
-struct StreamList {
-    std::uint64_t request_id = 0;
-    std::string after;
-    std::uint64_t limit = 0;
-};
-
-struct StreamInfo {
-    std::uint64_t request_id = 0;
-    std::string stream;
-};
-
-struct StreamCreate {
-    std::uint64_t request_id = 0;
-    std::string stream;
-    StreamPolicy policy;
-};
-
-struct StreamDelete {
-    std::uint64_t request_id = 0;
-    std::string stream;
-};
-
-struct Verify {
-    std::uint64_t request_id = 0;
-    std::string stream;
-};
-
-// --- daemon -> client ---
-
-struct Welcome {
-    std::uint32_t version = protocol::version;
-    std::string node_id;
-    std::string server;  // "spiritd 0.1.0"
-    std::uint64_t frame_bytes_max = 0;
-    std::uint32_t batch_events_max = 0;
-};
-
-// What an acknowledgement promises. On the wire: never renumber.
-enum class AckKind : std::uint8_t {
-    durable = 0,     // committed (per the sync mode) on the stream's master
-    replicated = 1,  // durable on `holders`, at least the stream's acks copies
-    accepted = 2,    // stored in this node's outbox; the master has not ordered it yet
-};
-
-struct Duplicate {
-    std::uint32_t index = 0;
-    Seq seq;
-};
-
-struct PublishAck {
-    std::uint64_t request_id = 0;
-    AckKind kind = AckKind::durable;
-    Seq first_seq;  // of the events this publish stored; Seq{0} if none (all duplicates)
-    Seq last_seq;
-    Epoch epoch;
-    TimestampNs timestamp_ns;
-    Digest last_hash;
-    std::vector<Duplicate> duplicates;
-    std::vector<std::string> holders;  // node ids holding the events durably
-};
-
-struct Events {
-    std::uint64_t subscription_id = 0;
-    std::vector<ByteView> envelopes;  // sealed envelopes (docs/format.md), views into the frame
-};
-
-struct StreamPosition {
-    std::string stream;
-    Seq next_seq;  // the first seq the subscription will deliver
-    Digest
-        prev_hash;  // the chain hash of next_seq - 1: verify the first delivered event against it
-};
-
-struct Subscribed {
-    std::uint64_t subscription_id = 0;
-    std::vector<StreamPosition> positions;
-};
-
-struct SubscriptionEnded {
-    std::uint64_t subscription_id = 0;
-    std::uint32_t code = 0;  // an errc value
-    std::string message;
-};
-
-struct ErrorReply {
-    std::optional<std::uint64_t> request_id;  // nil: about the connection, which then closes
-    std::uint32_t code = 0;                   // an errc value
-    std::string message;
-};
-
-// One peer link as `spirit status` shows it.
-struct PeerStatus {
-    std::string node_id;
-    bool connected = false;
-    std::uint64_t lag_events = 0;  // on the master: events the peer does not have yet
-    std::string detail;
-};
-
-struct ReplicationError {
-    std::string stream;
-    std::string message;
-};
-
-struct StatusReply {
-    std::uint64_t request_id = 0;
-    std::string node_id;
-    std::string server;
-    std::uint64_t uptime_ms = 0;
-    std::uint64_t connections = 0;
-    std::uint64_t subscriptions = 0;
-    std::uint64_t streams = 0;
-    std::uint64_t commits = 0;
-    std::uint64_t syncs = 0;
-    std::uint64_t events_written = 0;
-    std::uint64_t bytes_written = 0;
-    std::uint64_t failed_commits = 0;
-    std::uint64_t queued_bytes = 0;
-    std::string storage_error;  // empty while the store accepts writes
-    std::string role;           // "single", "master" or "slave"
-    std::string master;         // the master's node id
-    std::vector<PeerStatus> peers;
-    std::vector<ReplicationError> replication_errors;
-    std::uint64_t outbox_events = 0;
-};
-
-struct StreamDescription {
-    std::string name;
-    StreamPolicy policy;
-    Seq first_seq;
-    Seq last_seq;
-    std::uint64_t event_count = 0;
-    std::uint64_t event_bytes = 0;
-    Epoch last_epoch;
-    TimestampNs last_timestamp_ns;
-    Digest last_hash;
-    TimestampNs created_ns;
-};
-
-struct StreamListReply {
-    std::uint64_t request_id = 0;
-    std::vector<StreamDescription> streams;
-    std::string next;  // "" on the last page; else the `after` of the next page
-};
-
-struct StreamInfoReply {
-    std::uint64_t request_id = 0;
-    StreamDescription stream;
-};
-
-struct Done {
-    std::uint64_t request_id = 0;
-};
-
-struct VerifyReply {
-    std::uint64_t request_id = 0;
-    std::string stream;
-    std::uint64_t events_checked = 0;
-    Seq first_seq;
-    Seq last_seq;
-    std::optional<Seq> break_seq;  // set: the chain breaks here
-    std::string problem;
-};
-
-// --- node <-> node ---
-
-// Opens a peer link, both ways: each side sends it first and checks the
-// other's cluster name and node id.
-struct PeerHello {
-    std::uint32_t version = protocol::version;
-    std::string cluster;
-    std::string node_id;
-};
-
-// Sent every cluster.heartbeat_ms; any frame counts as a sign of life.
-struct Heartbeat {};
-
-// Where one copy of a stream ends.
-struct CopyPosition {
-    std::string stream;
-    Seq last_seq;
-    Digest last_hash;
-};
-
-// Slave -> master after the hello: the end of each of its copies, from
-// which the master replicates.
-struct Positions {
-    std::vector<CopyPosition> streams;
-};
-
-// Master -> slave: sealed envelopes prev_seq + 1 ... of `stream`, chained
-// on prev_hash. The policy lets the slave create the stream.
-struct Replicate {
-    std::string stream;
-    StreamPolicy policy;
-    Seq prev_seq;
-    Digest prev_hash;
-    std::vector<ByteView> envelopes;  // views into the frame
-};
-
-// Slave -> master: `seq` and everything before it are durable here.
-struct ReplicaAck {
-    std::string stream;
-    Seq seq;
-};
-
-// Slave -> master: the slave stopped taking `stream` (a chain that does not
-// verify, a gap); `code` is an errc value.
-struct ReplicaRefused {
-    std::string stream;
-    Seq seq;
-    std::uint32_t code = 0;
-    std::string message;
-};
-
-// Slave -> master: a client's publish, for the master to order. Event ids
-// are always set (the slave fills missing ones), so a repeat is harmless.
-struct Forward {
-    std::uint64_t request_id = 0;
-    std::string_view stream;
-    std::optional<Seq> expected_last_seq;
-    std::vector<EventDraft> events;  // views into the frame
-};
-
-// Master -> slave: the receipt of a Forward (fields as PublishAck).
-struct ForwardAck {
-    PublishAck ack;
-};
-
-struct ForwardError {
-    std::uint64_t request_id = 0;
-    std::uint32_t code = 0;
-    std::string message;
-};
 
 using Message =
     std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status, StreamList,
-                 StreamInfo, StreamCreate, StreamDelete, Verify, Welcome, PublishAck, Events,
+                 StreamInfo, StreamCreate, StreamDelete, Verify, ClusterSetMaster, QuarantineList,
+                 QuarantineRead, QuarantineRepublish, Backup, Topology, Welcome, PublishAck, Events,
                  Subscribed, SubscriptionEnded, ErrorReply, StatusReply, StreamListReply,
-                 StreamInfoReply, Done, VerifyReply, PeerHello, Heartbeat, Positions, Replicate,
-                 ReplicaAck, ReplicaRefused, Forward, ForwardAck, ForwardError>;
+                 StreamInfoReply, Done, VerifyReply, QuarantineListReply, QuarantineReadReply,
+                 BackupChunk, BackupDone, TopologyReply, PeerHello, Heartbeat, Positions, Replicate,
+                 ReplicaAck, ReplicaRefused, Forward, ForwardAck, ForwardError, Probe, ProbeReply,
+                 Truncate, Fetch, FetchReply, VoteRequest, VoteResponse, TimeoutNow, TopologyEvents,
+                 Visible>;
 
-// The wire type of a decoded message.
+// The wire type of a message.
 Type type_of(const Message& message) noexcept;
 
+// Why a frame body did not decode, and how far the decoder got before it
+// stopped: enough for a daemon to answer the request and keep the
+// connection, or not.
+struct DecodeError {
+    // errc::malformed (bytes that are not msgpack, not a message array, a
+    // field of the wrong msgpack type or missing), invalid_argument (a
+    // field's value out of its range, or over its size or count limit),
+    // limit_exceeded (msgpack past the unpack limits: a map, an ext, a list
+    // of more than 100,000 items, nesting deeper than 5), unknown_message (a
+    // type number no type has). The detail names the message and the field
+    // by position and name: "Publish field 4 (events) [0] field 1 (type): 256
+    // bytes, limit 255".
+    Error error;
+    // The message's type, once element 0 is a known type number.
+    std::optional<Type> type;
+    // Field 1 when the type has a request id there (every client request
+    // but Hello and the subscription's messages; PublishAck, Error and the
+    // replies) and it reads as an unsigned integer.
+    std::optional<std::uint64_t> request_id;
+    // Field 1 when the type has a subscription id there (Subscribe, Credit,
+    // Ack, Unsubscribe; Events, Subscribed, SubscriptionEnded) and it reads
+    // as an unsigned integer.
+    std::optional<std::uint64_t> subscription_id;
+};
+
 // Decodes one frame body (without its 4-byte header). Never throws; every
-// count and size is checked against the limits before anything is built.
-// Errors: errc::malformed (naming the message and field), unknown_message,
-// limit_exceeded. Views in the result point into `body`.
+// count and size is checked against the limits before anything is built,
+// and the first problem stops decoding. Lists of events hold at most
+// `batch_events_max` items. Views in the result point into `body`.
+// Decodes every type; which family a socket accepts is the caller's check.
+[[nodiscard]] tl::expected<Message, DecodeError> decode_frame(ByteView body,
+                                                              std::size_t batch_events_max);
+
+// decode_frame() for callers that drop the link on any error (peer links,
+// the client library): the error alone.
 [[nodiscard]] Result<Message> decode(ByteView body, std::size_t batch_events_max);
 
 // Appends one complete frame (header and body) for `message` to `out`.
@@ -385,7 +163,9 @@ void encode(Bytes& out, const Message& message);
 
 // Builds a frame whose last field is a list of stored envelopes (Events,
 // Replicate) incrementally, without decoding them: construct, add each
-// envelope, finish.
+// envelope, finish. The list is an array32 whose count finish() patches, so
+// the bytes differ from encode()'s (which uses the shortest array header);
+// both decode to the same message.
 class EnvelopeFrameBuilder {
  public:
     void add(ByteView envelope);
@@ -406,6 +186,25 @@ class EnvelopeFrameBuilder {
     std::size_t count_ = 0;
 };
 
+class EventsFrameBuilder : public EnvelopeFrameBuilder {
+ public:
+    EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id);
+};
+
+class ReplicateFrameBuilder : public EnvelopeFrameBuilder {
+ public:
+    ReplicateFrameBuilder(Bytes& out, Epoch epoch, std::string_view stream,
+                          const StreamPolicy& policy, Seq prev_seq, const Digest& prev_hash,
+                          Seq history, Seq visible);
+};
+
+// A FetchReply that serves (code 0).
+class FetchReplyFrameBuilder : public EnvelopeFrameBuilder {
+ public:
+    FetchReplyFrameBuilder(Bytes& out, Epoch epoch, std::string_view stream, Seq prev_seq,
+                           const Digest& prev_hash);
+};
+
 // A Publish frame's events, packed as they are queued (one copy of each
 // field, no allocation per event); write_frame() appends the whole frame
 // once the batch is sent. The bytes are those encode() writes for a Publish.
@@ -420,17 +219,6 @@ class PublishEvents {
  private:
     Bytes packed_;
     std::size_t count_ = 0;
-};
-
-class EventsFrameBuilder : public EnvelopeFrameBuilder {
- public:
-    EventsFrameBuilder(Bytes& out, std::uint64_t subscription_id);
-};
-
-class ReplicateFrameBuilder : public EnvelopeFrameBuilder {
- public:
-    ReplicateFrameBuilder(Bytes& out, std::string_view stream, const StreamPolicy& policy,
-                          Seq prev_seq, const Digest& prev_hash);
 };
 
 }  // namespace spirit::core::protocol

@@ -50,10 +50,16 @@ const char* errc_name(errc e) noexcept {
             return "busy";
         case errc::connection_lost:
             return "connection_lost";
+        case errc::unavailable:
+            return "unavailable";
+        case errc::stale_epoch:
+            return "stale_epoch";
         case errc::hash_mismatch:
             return "hash_mismatch";
         case errc::corrupt:
             return "corrupt";
+        case errc::bad_signature:
+            return "bad_signature";
         case errc::storage_full:
             return "storage_full";
         case errc::storage_io:

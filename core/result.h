@@ -33,9 +33,12 @@ enum class errc : int {
     timeout = 206,                // a deadline passed before the request completed
     busy = 207,                   // the stream is in a state that forbids this now
     connection_lost = 208,        // the connection closed before the reply: outcome unknown
+    unavailable = 209,            // the stream cannot take writes now (its master completes it)
+    stale_epoch = 210,            // a peer spoke for an epoch older than this node knows
     // 3xx: integrity.
     hash_mismatch = 300,  // a chain hash does not match its envelope
     corrupt = 301,        // stored bytes that fail to decode
+    bad_signature = 302,  // a signature that does not verify with its author's public key
     // 4xx: storage.
     storage_full = 400,    // disk or LMDB map full; appends resume when space returns
     storage_io = 401,      // an I/O error on commit

@@ -5,16 +5,17 @@
 #include "core/limits.h"
 
 namespace spirit::core {
-namespace {
 
-bool is_name_start(char c) {
+bool is_stream_name_start(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-bool is_name_char(char c) {
-    return is_name_start(c) || c == '.' || c == ':' || c == '@' || c == '/' || c == '=' ||
+bool is_stream_name_char(char c) noexcept {
+    return is_stream_name_start(c) || c == '.' || c == ':' || c == '@' || c == '/' || c == '=' ||
            c == '+' || c == '-';
 }
+
+namespace {
 
 std::string printable(char c) {
     auto u = static_cast<unsigned char>(c);
@@ -43,14 +44,14 @@ Result<void> validate_stream_name(std::string_view name, NameScope scope) {
                           fmt::format("stream name of {} bytes is longer than {}", name.size(),
                                       limits::stream_name_bytes_max));
     }
-    if (!is_name_start(body.front())) {
+    if (!is_stream_name_start(body.front())) {
         return make_error(errc::invalid_stream_name,
                           fmt::format("stream name \"{}\" must start with a letter, digit or "
                                       "'_', not {}",
                                       name, printable(body.front())));
     }
     for (std::size_t i = 1; i < body.size(); ++i) {
-        if (!is_name_char(body[i])) {
+        if (!is_stream_name_char(body[i])) {
             return make_error(
                 errc::invalid_stream_name,
                 fmt::format("stream name \"{}\" has {} at offset {}; allowed are "

@@ -18,6 +18,11 @@ enum class NameScope { user, system };
 [[nodiscard]] Result<void> validate_stream_name(std::string_view name,
                                                 NameScope scope = NameScope::user);
 
+// The bytes a name may start with (after any '$'), and the bytes it may
+// hold; core/stream_pattern.h builds its tokens from the same sets.
+bool is_stream_name_start(char c) noexcept;
+bool is_stream_name_char(char c) noexcept;
+
 // True for '$'-prefixed names.
 inline bool is_system_stream(std::string_view name) {
     return !name.empty() && name.front() == '$';

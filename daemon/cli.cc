@@ -6,16 +6,25 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "core/hash_chain.h"
+#include "core/limits.h"
 #include "core/stream_name.h"
 #include "daemon/bench.h"
+#include "daemon/cli/ops_commands.h"
+#include "daemon/cli_common.h"
 #include "daemon/cli_format.h"
+#include "daemon/cli_topology.h"
+#include "daemon/line_reader.h"
 #include "net/client.h"
 
 namespace spirit::daemon {
@@ -25,47 +34,15 @@ namespace proto = core::protocol;
 
 namespace {
 
-enum Exit : int { ok = 0, failed = 1, usage = 2, broken_chain = 3, unreachable = 4, timed_out = 5 };
-
-int exit_for(const core::Error& e) {
-    if (e.is(errc::connection_lost)) return unreachable;
-    if (e.is(errc::timeout)) return timed_out;
-    if (e.code.category() != core::spirit_category()) return unreachable;  // socket errors
-    return failed;
-}
-
-int fail(const core::Error& e) {
-    std::fprintf(stderr, "spirit: %s\n", e.message().c_str());
-    return exit_for(e);
-}
-
-struct Global {
-    std::string server;
-    std::string socket;
-    std::string token;
-    std::uint32_t timeout_ms = 30'000;
-};
-
-core::Result<std::unique_ptr<net::Client>> connect(const Global& g) {
-    net::ClientOptions options;
-    options.client_name = "spirit-cli";
-    options.request_timeout_ms = g.timeout_ms;
-    options.reconnect = false;
-    if (!g.token.empty()) options.token = g.token;
-    if (!g.socket.empty()) {
-        options.endpoint = net::UnixEndpoint{g.socket};
-    } else {
-        std::string server = g.server;
-        if (server.empty()) {
-            const char* env = std::getenv("SPIRIT_SERVER");
-            server = env != nullptr && env[0] != '\0' ? env : "127.0.0.1:7700";
-        }
-        auto endpoint = net::parse_endpoint(server);
-        if (!endpoint) return core::Unexpected{endpoint.error()};
-        options.endpoint = *endpoint;
-    }
-    return net::Client::connect(options);
-}
+using cli::broken_chain;
+using cli::connect;
+using cli::fail;
+using cli::failed;
+using cli::Global;
+using cli::ok;
+using cli::timed_out;
+using cli::unreachable;
+using cli::usage;
 
 std::string policy_text(const core::StreamPolicy& p) {
     std::string acks = p.acks.kind == core::Acks::Kind::majority ? "majority"
@@ -109,11 +86,128 @@ struct PubArgs {
     std::string id_hex;
     std::optional<std::uint64_t> expect_seq;
     std::string metadata;
+    bool verbose = false;
+    bool json = false;
 };
+
+// Bounds of `spirit pub` reading stdin: publishes (one per line) and their
+// bytes in flight to the daemon; lines read ahead of them wait in the
+// LineReader (its queued_bytes_max), and past that the writer blocks.
+constexpr std::size_t pub_lines_in_flight_max = 4096;
+constexpr std::size_t pub_bytes_in_flight_max = 32u << 20;
+
+// One publish per stdin line, as the lines arrive: lines that arrive
+// together are queued together and so share Publish frames, up to the
+// bounds above in flight; each ack prints in input order as soon as it and
+// every one before it are in. At EOF waits for every ack. Returns the exit
+// code of the first failure (every failure is reported), else ok.
+int publish_lines(net::Client& client, const Global& g, const PubArgs& a, cli::AckStyle style) {
+    net::Async wake(client.loop(), [] {});  // the predicate below does the work
+    LineReader reader({.fd = STDIN_FILENO, .line_bytes_max = core::limits::payload_bytes_max},
+                      [&wake] { wake.send(); });
+    struct Slot {
+        std::size_t bytes = 0;
+        std::optional<core::Result<net::PublishReceipt>> result;
+    };
+    // Shared with the callbacks, which may outlive this function (a client
+    // failing its publishes as it closes).
+    struct State {
+        std::deque<Slot> slots;  // in input order; stable addresses until popped
+        std::uint64_t completed = 0;
+    };
+    auto state = std::make_shared<State>();
+    std::deque<Slot>& slots = state->slots;
+    const std::uint64_t& completed = state->completed;
+    std::size_t bytes_in_flight = 0;
+    int status = ok;
+    bool first = true;
+    const auto timeout = std::chrono::milliseconds(g.timeout_ms);
+    auto last_progress = std::chrono::steady_clock::now();
+
+    auto print_done = [&] {
+        bool printed = false;
+        while (!slots.empty() && slots.front().result) {
+            const auto& r = *slots.front().result;
+            if (r) {
+                std::printf("%s\n", cli::ack_line(*r, style).c_str());
+            } else {
+                if (style == cli::AckStyle::json) {
+                    std::printf("%s\n", cli::error_json(r.error()).c_str());
+                }
+                const int code = fail(r.error());
+                if (status == ok) status = code;
+            }
+            bytes_in_flight -= slots.front().bytes;
+            slots.pop_front();
+            printed = true;
+        }
+        if (printed) std::fflush(stdout);
+    };
+    auto room = [&] {
+        return slots.size() < pub_lines_in_flight_max && bytes_in_flight < pub_bytes_in_flight_max;
+    };
+    while (true) {
+        if (room()) {
+            const std::size_t lines_max = pub_lines_in_flight_max - slots.size();
+            for (std::string& line : reader.take(lines_max)) {
+                core::EventDraft e{std::nullopt, a.type, core::as_bytes(a.metadata),
+                                   core::as_bytes(line)};
+                net::PublishOptions o;
+                if (first && a.expect_seq) o.expected_last_seq = core::Seq{*a.expect_seq};
+                first = false;
+                Slot& slot = slots.emplace_back();
+                slot.bytes = line.size();
+                bytes_in_flight += line.size();
+                client.publish_async(a.stream, std::span(&e, 1), o,
+                                     [state, &slot](core::Result<net::PublishReceipt> r) {
+                                         slot.result = std::move(r);
+                                         ++state->completed;
+                                     });
+            }
+        }
+        print_done();
+        if (reader.done() && slots.empty()) break;
+        // Wait for an ack, or for a line when there is room for one. Idle
+        // input may last forever; an ack may not.
+        const std::uint64_t completed_before = completed;
+        const auto wait = slots.empty() ? std::chrono::milliseconds(3'600'000) : timeout;
+        auto r = client.run_until(
+            [&] {
+                return completed != completed_before || (room() && reader.has_lines()) ||
+                       (slots.empty() && reader.done());
+            },
+            wait);
+        if (completed != completed_before) last_progress = std::chrono::steady_clock::now();
+        if (!r && !r.error().is(errc::timeout)) {
+            print_done();
+            return fail(r.error());
+        }
+        if (!slots.empty() && std::chrono::steady_clock::now() - last_progress >= timeout) {
+            print_done();
+            return fail(core::Error{core::make_error_code(errc::timeout),
+                                    fmt::format("no acknowledgement within {} ms ({} publishes "
+                                                "waiting)",
+                                                g.timeout_ms, slots.size())});
+        }
+    }
+    if (auto e = reader.error()) {
+        // What was read before it was published; the rest of the input was not.
+        std::fprintf(stderr, "spirit: %s\n", e->message().c_str());
+        if (status == ok) status = failed;
+    }
+    return status;
+}
 
 int pub(const Global& g, const PubArgs& a) {
     if (auto valid = core::validate_stream_name(a.stream); !valid)
         return fail(valid.error()), usage;
+    if (a.verbose && a.json) {
+        std::fprintf(stderr, "spirit: give --verbose or --json, not both\n");
+        return usage;
+    }
+    const cli::AckStyle style = a.json      ? cli::AckStyle::json
+                                : a.verbose ? cli::AckStyle::verbose
+                                            : cli::AckStyle::brief;
     std::optional<core::EventId> id;
     if (!a.id_hex.empty()) {
         auto bytes = core::from_hex(a.id_hex);
@@ -130,64 +224,18 @@ int pub(const Global& g, const PubArgs& a) {
     }
     auto client = connect(g);
     if (!client) return fail(client.error());
-    auto print = [](const net::PublishReceipt& r) {
-        if (!r.duplicates.empty() && r.first_seq.value() == 0) {
-            std::printf("%llu duplicate\n",
-                        static_cast<unsigned long long>(r.duplicates[0].seq.value()));
-        } else {
-            std::printf("%llu\n", static_cast<unsigned long long>(r.first_seq.value()));
-        }
-    };
+    if (!a.data) return publish_lines(**client, g, a, style);
     net::PublishOptions options;
     if (a.expect_seq) options.expected_last_seq = core::Seq{*a.expect_seq};
-    if (a.data) {
-        core::EventDraft e{id, a.type, core::as_bytes(a.metadata), core::as_bytes(*a.data)};
-        auto r = (*client)->publish(a.stream, std::span(&e, 1), options);
-        if (!r) return fail(r.error());
-        print(*r);
-        return ok;
-    }
-    // Each stdin line is one event, published pipelined; seqs print in order.
-    std::string line;
-    std::deque<std::optional<core::Result<net::PublishReceipt>>> receipts;
-    int status = ok;
-    auto drain = [&](bool all) {
-        while (!receipts.empty() && receipts.front().has_value()) {
-            auto& r = *receipts.front();
-            if (r) {
-                print(*r);
-            } else if (status == ok) {
-                status = fail(r.error());
-            }
-            receipts.pop_front();
-        }
-        (void)all;
-    };
-    bool first = true;
-    while (std::getline(std::cin, line)) {
-        core::EventDraft e{std::nullopt, a.type, core::as_bytes(a.metadata), core::as_bytes(line)};
-        net::PublishOptions o;
-        if (first && a.expect_seq) o.expected_last_seq = core::Seq{*a.expect_seq};
-        first = false;
-        receipts.emplace_back();
-        auto* slot = &receipts.back();
-        (*client)->publish_async(
-            a.stream, std::span(&e, 1), o,
-            [slot](core::Result<net::PublishReceipt> r) { *slot = std::move(r); });
-        if ((*client)->publishes_in_flight() >= 4096) {
-            if (auto r =
-                    (*client)->run_until([&] { return (*client)->publishes_in_flight() < 1024; },
-                                         std::chrono::milliseconds(g.timeout_ms));
-                !r) {
-                return fail(r.error());
-            }
-            drain(false);
-        }
-    }
-    if (auto r = (*client)->flush(std::chrono::milliseconds(g.timeout_ms)); !r)
+    core::EventDraft e{id, a.type, core::as_bytes(a.metadata), core::as_bytes(*a.data)};
+    auto r = (*client)->publish(a.stream, std::span(&e, 1), options);
+    if (!r) {
+        if (style == cli::AckStyle::json) std::printf("%s\n", cli::error_json(r.error()).c_str());
+        std::fflush(stdout);
         return fail(r.error());
-    drain(true);
-    return status;
+    }
+    std::printf("%s\n", cli::ack_line(*r, style).c_str());
+    return ok;
 }
 
 // --- sub ---
@@ -258,31 +306,13 @@ int sub(const Global& g, const SubArgs& a) {
     });
     if (!subscription) return fail(subscription.error());
     net::Subscription& s = **subscription;
-    auto last_progress = std::chrono::steady_clock::now();
-    std::uint64_t seen = 0;
-    while (a.count == 0 || received < a.count) {
-        auto r = (*client)->run_for(std::chrono::milliseconds(100));
-        if (!r) return fail(r.error());
-        if (s.ended()) {
-            std::fflush(stdout);
-            if (s.ended()->code) return fail(*s.ended());
-            return ok;
-        }
-        if (received != seen) {
-            seen = received;
-            last_progress = std::chrono::steady_clock::now();
-        } else if (a.idle_exit_ms > 0 && std::chrono::steady_clock::now() - last_progress >
-                                             std::chrono::milliseconds(a.idle_exit_ms)) {
-            break;
-        }
-    }
-    std::fflush(stdout);
+    if (auto code = cli::follow(**client, s, received, {a.count, a.idle_exit_ms})) return *code;
     // Let the last acks of a durable consumer reach the daemon.
     if (options.durable) (void)(*client)->unsubscribe(s);
     return ok;
 }
 
-// --- streams, stream, status, verify ---
+// --- streams, stream (status and verify: daemon/cli/ops_commands.cc) ---
 
 void print_description(const proto::StreamDescription& d) {
     std::printf("stream      %s\n", d.name.c_str());
@@ -353,141 +383,284 @@ int stream_create(const Global& g, const std::string& name, const CreateArgs& a)
     return ok;
 }
 
-int status(const Global& g) {
+// --- quarantine, cluster ---
+
+int quarantine_ls(const Global& g, const std::string& stream, bool json) {
     auto client = connect(g);
     if (!client) return fail(client.error());
-    auto s = (*client)->status();
-    if (!s) return fail(s.error());
-    std::printf("node            %s\n", s->node_id.c_str());
-    std::printf("server          %s\n", s->server.c_str());
-    std::printf("uptime          %.1f s\n", static_cast<double>(s->uptime_ms) / 1000.0);
-    std::printf("connections     %llu\n", static_cast<unsigned long long>(s->connections));
-    std::printf("subscriptions   %llu\n", static_cast<unsigned long long>(s->subscriptions));
-    std::printf("streams         %llu\n", static_cast<unsigned long long>(s->streams));
-    std::printf("commits         %llu\n", static_cast<unsigned long long>(s->commits));
-    std::printf("fsyncs          %llu\n", static_cast<unsigned long long>(s->syncs));
-    std::printf("events written  %llu\n", static_cast<unsigned long long>(s->events_written));
-    std::printf("failed commits  %llu\n", static_cast<unsigned long long>(s->failed_commits));
-    std::printf("storage         %s\n", s->storage_error.empty() ? "ok" : s->storage_error.c_str());
-    std::printf("role            %s (master %s)\n", s->role.c_str(), s->master.c_str());
-    for (const proto::PeerStatus& p : s->peers) {
-        std::printf("peer            %s %s, %llu events behind (%s)\n", p.node_id.c_str(),
-                    p.connected ? "connected" : "not connected",
-                    static_cast<unsigned long long>(p.lag_events), p.detail.c_str());
+    auto list = (*client)->quarantine_list(stream);
+    if (!list) return fail(list.error());
+    if (json) {
+        for (const proto::QuarantineStream& q : list->streams) {
+            std::printf("%s\n", cli::quarantine_json(q).c_str());
+        }
+        return ok;
     }
-    for (const proto::ReplicationError& e : s->replication_errors) {
-        std::printf("replication     %s: %s\n", e.stream.c_str(), e.message.c_str());
+    if (list->streams.empty()) {
+        std::printf("no quarantined events\n");
+        return ok;
     }
-    if (s->role == "slave") {
-        std::printf("outbox          %llu events\n",
-                    static_cast<unsigned long long>(s->outbox_events));
+    std::printf("%s\n", cli::quarantine_header().c_str());
+    for (const proto::QuarantineStream& q : list->streams) {
+        std::printf("%s\n", cli::quarantine_row(q).c_str());
     }
     return ok;
 }
 
-int verify(const Global& g, const std::string& stream) {
+struct ShowArgs {
+    std::string stream;
+    std::uint64_t from = 1;
+    std::uint64_t limit = 0;
+    bool json = false;
+};
+
+// Pages through the quarantine from --from, printing each event as it comes.
+int quarantine_show(const Global& g, const ShowArgs& a) {
+    if (a.from == 0) {
+        std::fprintf(stderr, "spirit: --from must be a seq (1, 2, ...)\n");
+        return usage;
+    }
     auto client = connect(g);
     if (!client) return fail(client.error());
-    std::vector<std::string> names;
-    if (!stream.empty()) {
-        names.push_back(stream);
-    } else {
-        auto list = (*client)->streams();
-        if (!list) return fail(list.error());
-        for (const auto& d : *list) names.push_back(d.name);
-    }
-    int result = ok;
-    for (const std::string& name : names) {
-        auto r = (*client)->verify(name);
-        if (!r) return fail(r.error());
-        if (r->break_seq) {
-            std::printf("%s: BROKEN at seq %llu: %s\n", name.c_str(),
-                        static_cast<unsigned long long>(r->break_seq->value()), r->problem.c_str());
-            result = broken_chain;
-        } else {
-            std::printf("%s: ok, %llu events (seq %llu..%llu)\n", name.c_str(),
-                        static_cast<unsigned long long>(r->events_checked),
-                        static_cast<unsigned long long>(r->first_seq.value()),
-                        static_cast<unsigned long long>(r->last_seq.value()));
+    std::uint64_t shown = 0;
+    std::optional<proto::QuarantinePosition> after;
+    do {
+        const std::size_t page_max =
+            a.limit == 0 ? 0
+                         : static_cast<std::size_t>(std::min<std::uint64_t>(a.limit - shown, 1000));
+        auto page = after ? (*client)->quarantine_read(a.stream, *after, page_max)
+                          : (*client)->quarantine_read(a.stream, core::Seq{a.from - 1}, page_max);
+        if (!page) return fail(page.error());
+        for (const core::Envelope& e : page->entries) {
+            if (shown == 0 && !a.json) std::printf("%s\n", cli::quarantined_event_header().c_str());
+            if (a.json) {
+                print_event_json(e.view(), false);
+            } else {
+                std::printf("%s\n", cli::quarantined_event_row(e).c_str());
+            }
+            ++shown;
         }
+        after = page->next;
+    } while (after && (a.limit == 0 || shown < a.limit));
+    if (shown == 0 && !a.json) std::printf("no quarantined events\n");
+    return ok;
+}
+
+struct RepublishArgs {
+    std::string stream;
+    std::vector<std::string> entries;  // SEQ or SEQ:EPOCH
+    bool verbose = false;
+    bool json = false;
+};
+
+// "17" or "17:3" (seq 17 of epoch 3); nullopt if it is neither.
+std::optional<net::QuarantineRef> parse_quarantine_ref(std::string_view text) {
+    auto number = [](std::string_view digits) -> std::optional<std::uint64_t> {
+        if (digits.empty() || digits.size() > 19) return std::nullopt;
+        std::uint64_t n = 0;
+        for (char c : digits) {
+            if (c < '0' || c > '9') return std::nullopt;
+            n = n * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (n == 0) return std::nullopt;
+        return n;
+    };
+    const std::size_t colon = text.find(':');
+    auto seq = number(text.substr(0, colon));
+    if (!seq) return std::nullopt;
+    if (colon == std::string_view::npos) return net::QuarantineRef{core::Seq{*seq}, std::nullopt};
+    auto epoch = number(text.substr(colon + 1));
+    if (!epoch) return std::nullopt;
+    return net::QuarantineRef{core::Seq{*seq}, core::Epoch{*epoch}};
+}
+
+int quarantine_republish(const Global& g, const RepublishArgs& a) {
+    if (a.verbose && a.json) {
+        std::fprintf(stderr, "spirit: give --verbose or --json, not both\n");
+        return usage;
     }
-    return result;
+    std::vector<net::QuarantineRef> refs;
+    for (const std::string& text : a.entries) {
+        auto ref = parse_quarantine_ref(text);
+        if (!ref) {
+            std::fprintf(stderr, "spirit: %s: expected SEQ or SEQ:EPOCH (numbers from 1)\n",
+                         text.c_str());
+            return usage;
+        }
+        refs.push_back(*ref);
+    }
+    const cli::AckStyle style = a.json      ? cli::AckStyle::json
+                                : a.verbose ? cli::AckStyle::verbose
+                                            : cli::AckStyle::brief;
+    auto client = connect(g);
+    if (!client) return fail(client.error());
+    auto r = (*client)->quarantine_republish(a.stream, std::move(refs));
+    if (!r) {
+        if (style == cli::AckStyle::json) std::printf("%s\n", cli::error_json(r.error()).c_str());
+        std::fflush(stdout);
+        return fail(r.error());
+    }
+    std::printf("%s\n", cli::ack_line(*r, style).c_str());
+    return ok;
+}
+
+int set_master(const Global& g, const std::string& node, bool force) {
+    auto client = connect(g);
+    if (!client) return fail(client.error());
+    if (auto r = (*client)->set_master(node, force); !r) return fail(r.error());
+    std::printf("%s was asked to stand for election at once (spirit status shows the move)\n",
+                node.c_str());
+    return ok;
+}
+
+// The `quarantine` and `cluster` commands: their arguments, and which ran.
+struct AdminCommands {
+    std::string ls_stream;
+    bool ls_json = false;
+    ShowArgs show;
+    RepublishArgs republish;
+    std::string master_node;
+    bool master_force = false;
+    CLI::App* ls_cmd = nullptr;
+    CLI::App* show_cmd = nullptr;
+    CLI::App* republish_cmd = nullptr;
+    CLI::App* set_master_cmd = nullptr;
+};
+
+// REQUIRES: `c` outlives the parse of `app` (CLI11 writes into it).
+void add_admin_commands(CLI::App& app, AdminCommands& c) {
+    auto* quarantine =
+        app.add_subcommand("quarantine", "inspect and republish events removed from streams");
+    quarantine->require_subcommand(1);
+    c.ls_cmd = quarantine->add_subcommand("ls", "list the streams with quarantined events");
+    c.ls_cmd->add_option("stream", c.ls_stream, "stream name (default: every stream)");
+    c.ls_cmd->add_flag("--json", c.ls_json, "one JSON object per stream");
+    c.show_cmd = quarantine->add_subcommand("show", "print a stream's quarantined events");
+    c.show_cmd->add_option("stream", c.show.stream, "stream name")->required();
+    c.show_cmd->add_option("--from", c.show.from, "the first seq to show")->capture_default_str();
+    c.show_cmd->add_option("--limit", c.show.limit, "show at most N events (0: all)");
+    c.show_cmd->add_flag("--json", c.show.json, "one JSON object per event, as spirit sub prints");
+    c.republish_cmd = quarantine->add_subcommand(
+        "republish", "publish quarantined events again as new events of their stream");
+    c.republish_cmd->add_option("stream", c.republish.stream, "stream name")->required();
+    c.republish_cmd
+        ->add_option("entries", c.republish.entries,
+                     "SEQ, or SEQ:EPOCH when the seq is quarantined in several epochs")
+        ->required();
+    c.republish_cmd->add_flag("--verbose,-v", c.republish.verbose,
+                              "print the ack's kind, seq range, epoch and holders");
+    c.republish_cmd->add_flag("--json", c.republish.json, "print the ack (or error) as JSON");
+
+    auto* cluster = app.add_subcommand("cluster", "act on the cluster");
+    cluster->require_subcommand(1);
+    c.set_master_cmd = cluster->add_subcommand(
+        "set-master", "move the master to a data node (it stands for election at once)");
+    c.set_master_cmd->add_option("node", c.master_node, "node id")->required();
+    c.set_master_cmd->add_flag(
+        "--force", c.master_force,
+        "also a node whose data dir is new (send it to that node: it then completes every stream "
+        "from the others)");
+}
+
+// The exit code of the admin command that was parsed; nullopt if none was.
+std::optional<int> run_admin_command(const Global& g, const AdminCommands& c) {
+    if (c.ls_cmd->parsed()) return quarantine_ls(g, c.ls_stream, c.ls_json);
+    if (c.show_cmd->parsed()) return quarantine_show(g, c.show);
+    if (c.republish_cmd->parsed()) return quarantine_republish(g, c.republish);
+    if (c.set_master_cmd->parsed()) return set_master(g, c.master_node, c.master_force);
+    return std::nullopt;
 }
 
 }  // namespace
 
-int run_cli(int argc, char** argv) {
-    if (!core::init_crypto()) {
-        std::fprintf(stderr, "spirit: libsodium failed to initialise\n");
-        return 1;
-    }
-    CLI::App app{"spirit: publish to, subscribe to and manage spiritd streams"};
-    app.require_subcommand(1);
-    Global g;
-    app.add_option("--server", g.server,
-                   "daemon address host:port (default: $SPIRIT_SERVER, else 127.0.0.1:7700)");
-    app.add_option("--socket", g.socket, "daemon Unix socket path (instead of --server)");
-    app.add_option("--token", g.token, "client token, if the daemon requires one");
-    app.add_option("--timeout-ms", g.timeout_ms, "request timeout in milliseconds")
-        ->capture_default_str();
+namespace {
 
-    PubArgs pa;
-    auto* pub_cmd = app.add_subcommand("pub", "publish DATA, or each line of stdin, as events");
-    pub_cmd->add_option("stream", pa.stream, "stream name")->required();
-    pub_cmd->add_option("data", pa.data, "event payload (default: one event per stdin line)");
-    pub_cmd->add_option("--type", pa.type, "event type");
-    pub_cmd->add_option("--id", pa.id_hex, "event id: 32 hex digits (idempotent publish)");
-    pub_cmd->add_option("--expect-seq", pa.expect_seq,
-                        "fail unless the stream's last seq is this (0: empty)");
-    pub_cmd->add_option("--metadata", pa.metadata, "event metadata");
+CLI::App* add_pub_command(CLI::App& app, PubArgs& pa) {
+    auto* cmd = app.add_subcommand("pub", "publish DATA, or each line of stdin, as events");
+    cmd->add_option("stream", pa.stream, "stream name")->required();
+    cmd->add_option("data", pa.data, "event payload (default: one event per stdin line)");
+    cmd->add_option("--type", pa.type, "event type");
+    cmd->add_option("--id", pa.id_hex, "event id: 32 hex digits (idempotent publish)");
+    cmd->add_option("--expect-seq", pa.expect_seq,
+                    "fail unless the stream's last seq is this (0: empty)");
+    cmd->add_option("--metadata", pa.metadata, "event metadata");
+    cmd->add_flag("--verbose,-v", pa.verbose,
+                  "print each ack's kind, seq range, epoch and holders");
+    cmd->add_flag("--json", pa.json,
+                  "print each ack (or error) as one JSON object per line, fields as in "
+                  "PublishAck");
+    return cmd;
+}
 
-    SubArgs sa;
-    auto* sub_cmd = app.add_subcommand("sub", "print a stream's events as JSON lines");
-    sub_cmd->add_option("stream", sa.stream, "stream name or pattern (orders.*, orders.>)")
-        ->required();
-    sub_cmd->add_option("--from", sa.from, "first | last | new | SEQ | @RFC3339")
+CLI::App* add_sub_command(CLI::App& app, SubArgs& sa) {
+    auto* cmd = app.add_subcommand("sub", "print a stream's events as JSON lines");
+    cmd->add_option("stream", sa.stream, "stream name or pattern (orders.*, orders.>)")->required();
+    cmd->add_option("--from", sa.from, "first | last | new | SEQ | @RFC3339")
         ->capture_default_str();
-    sub_cmd->add_option("--durable", sa.durable,
-                        "durable consumer name: resume after the last ack");
-    sub_cmd->add_option("--count", sa.count, "exit after N events");
-    sub_cmd->add_option("--format", sa.format, "json | raw (payload only)")->capture_default_str();
-    sub_cmd->add_flag("--base64", sa.base64, "always print payloads as base64");
-    sub_cmd->add_option("--credit", sa.credit, "events in flight from the daemon")
+    cmd->add_option("--durable", sa.durable, "durable consumer name: resume after the last ack");
+    cmd->add_option("--count", sa.count, "exit after N events");
+    cmd->add_option("--format", sa.format, "json | raw (payload only)")->capture_default_str();
+    cmd->add_flag("--base64", sa.base64, "always print payloads as base64");
+    cmd->add_option("--credit", sa.credit, "events in flight from the daemon")
         ->capture_default_str();
-    sub_cmd->add_option("--idle-exit-ms", sa.idle_exit_ms,
-                        "exit after this long without an event (0: never)");
+    cmd->add_option("--idle-exit-ms", sa.idle_exit_ms,
+                    "exit after this long without an event (0: never)");
+    return cmd;
+}
 
-    app.add_subcommand("streams", "list streams");
+// `spirit stream info|create|delete`.
+struct StreamCommands {
+    std::string name;
+    CreateArgs create;
+    CLI::App* info_cmd = nullptr;
+    CLI::App* create_cmd = nullptr;
+    CLI::App* delete_cmd = nullptr;
+};
+
+void add_stream_commands(CLI::App& app, StreamCommands& sc) {
     auto* stream_cmd = app.add_subcommand("stream", "inspect, create or delete a stream");
     stream_cmd->require_subcommand(1);
-    std::string stream_name;
-    auto* info_cmd = stream_cmd->add_subcommand("info", "show a stream");
-    info_cmd->add_option("name", stream_name)->required();
-    CreateArgs ca;
-    auto* create_cmd = stream_cmd->add_subcommand("create", "create an empty stream");
-    create_cmd->add_option("name", stream_name)->required();
-    create_cmd->add_option("--redundancy", ca.redundancy, "eventual | immediate")
+    sc.info_cmd = stream_cmd->add_subcommand("info", "show a stream");
+    sc.info_cmd->add_option("name", sc.name)->required();
+    CreateArgs& ca = sc.create;
+    sc.create_cmd = stream_cmd->add_subcommand("create", "create an empty stream");
+    sc.create_cmd->add_option("name", sc.name)->required();
+    sc.create_cmd->add_option("--redundancy", ca.redundancy, "eventual | immediate")
         ->capture_default_str();
-    create_cmd->add_option("--acks", ca.acks, "majority | all | N (immediate streams)")
+    sc.create_cmd->add_option("--acks", ca.acks, "majority | all | N (immediate streams)")
         ->capture_default_str();
-    create_cmd->add_option("--retention-events", ca.retention_events,
-                           "keep at most N events (0: all)");
-    create_cmd->add_option("--retention-bytes", ca.retention_bytes,
-                           "keep at most N bytes (0: all)");
-    create_cmd->add_option("--retention-age-ms", ca.retention_age_ms,
-                           "keep events this young (0: all)");
-    auto* delete_cmd = stream_cmd->add_subcommand("delete", "delete a stream and its events");
-    delete_cmd->add_option("name", stream_name)->required();
-    app.add_subcommand("status", "show the daemon's status");
-    std::string verify_stream;
-    auto* verify_cmd = app.add_subcommand("verify", "check every hash link of a stream (or all)");
-    verify_cmd->add_option("stream", verify_stream, "stream name (default: every stream)");
-    BenchArgs ba;
-    auto* bench_cmd =
-        app.add_subcommand("bench", "measure publish and delivery throughput and latency");
-    add_bench_options(*bench_cmd, ba);
+    sc.create_cmd->add_option("--retention-events", ca.retention_events,
+                              "keep at most N events (0: all)");
+    sc.create_cmd->add_option("--retention-bytes", ca.retention_bytes,
+                              "keep at most N bytes (0: all)");
+    sc.create_cmd->add_option("--retention-age-ms", ca.retention_age_ms,
+                              "keep events this young (0: all)");
+    sc.delete_cmd = stream_cmd->add_subcommand("delete", "delete a stream and its events");
+    sc.delete_cmd->add_option("name", sc.name)->required();
+}
 
-    // Name an unknown command instead of CLI11's "a subcommand is required".
+std::optional<int> run_stream_command(const Global& g, const StreamCommands& sc) {
+    if (sc.info_cmd->parsed()) {
+        auto client = connect(g);
+        if (!client) return fail(client.error());
+        auto d = (*client)->stream_info(sc.name);
+        if (!d) return fail(d.error());
+        print_description(*d);
+        return ok;
+    }
+    if (sc.create_cmd->parsed()) return stream_create(g, sc.name, sc.create);
+    if (sc.delete_cmd->parsed()) {
+        auto client = connect(g);
+        if (!client) return fail(client.error());
+        if (auto r = (*client)->delete_stream(sc.name); !r) return fail(r.error());
+        std::printf("deleted %s\n", sc.name.c_str());
+        return ok;
+    }
+    return std::nullopt;
+}
+
+// Names an unknown command instead of CLI11's "a subcommand is required".
+bool known_command(CLI::App& app, int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--server" || arg == "--socket" || arg == "--token" || arg == "--timeout-ms") {
@@ -501,15 +674,23 @@ int run_cli(int argc, char** argv) {
         if (!known) {
             std::fprintf(stderr, "spirit: unknown command \"%s\"; see spirit --help\n",
                          arg.c_str());
-            return usage;
         }
-        break;
+        return known;
     }
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? ok : usage;
-    }
+    return true;
+}
+
+void add_global_options(CLI::App& app, Global& g) {
+    app.add_option("--server", g.server,
+                   "daemon address host:port (default: $SPIRIT_SERVER, else 127.0.0.1:7700)");
+    app.add_option("--socket", g.socket, "daemon Unix socket path (instead of --server)");
+    app.add_option("--token", g.token, "client token, if the daemon requires one");
+    app.add_option("--timeout-ms", g.timeout_ms, "request timeout in milliseconds")
+        ->capture_default_str();
+}
+
+// The global options after parsing: a usage error, or nullopt.
+std::optional<int> check_global_options(const Global& g) {
     if (!g.server.empty()) {
         if (auto endpoint = net::parse_endpoint(g.server); !endpoint) {
             std::fprintf(stderr, "spirit: --server %s\n", endpoint.error().detail.c_str());
@@ -520,32 +701,58 @@ int run_cli(int argc, char** argv) {
         std::fprintf(stderr, "spirit: give --server or --socket, not both\n");
         return usage;
     }
+    return std::nullopt;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    if (!core::init_crypto()) {
+        std::fprintf(stderr, "spirit: libsodium failed to initialise\n");
+        return 1;
+    }
+    CLI::App app{"spirit: publish to, subscribe to and manage spiritd streams"};
+    app.require_subcommand(1);
+    Global g;
+    add_global_options(app, g);
+    PubArgs pa;
+    auto* pub_cmd = add_pub_command(app, pa);
+    SubArgs sa;
+    auto* sub_cmd = add_sub_command(app, sa);
+    app.add_subcommand("streams", "list streams");
+    StreamCommands sc;
+    add_stream_commands(app, sc);
+    cli::OpsCommands ops;
+    cli::add_ops_commands(app, ops);
+    AdminCommands admin;
+    add_admin_commands(app, admin);
+    cli::TopologyCommands topology;
+    cli::add_topology_commands(app, topology);
+    BenchArgs ba;
+    auto* bench_cmd =
+        app.add_subcommand("bench", "measure publish and delivery throughput and latency");
+    add_bench_options(*bench_cmd, ba);
+
+    if (!known_command(app, argc, argv)) return usage;
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? ok : usage;
+    }
+    if (auto code = check_global_options(g)) return *code;
     if (pub_cmd->parsed()) return pub(g, pa);
     if (sub_cmd->parsed()) return sub(g, sa);
     if (app.got_subcommand("streams")) return streams(g);
-    if (app.got_subcommand("status")) return status(g);
-    if (verify_cmd->parsed()) return verify(g, verify_stream);
-    if (bench_cmd->parsed())
+    if (auto code = cli::run_ops_command([&g] { return connect(g); }, fail, ops)) return *code;
+    if (bench_cmd->parsed()) {
         return run_bench(g.server.empty() && g.socket.empty()
                              ? std::string()
                              : (g.socket.empty() ? g.server : "unix:" + g.socket),
                          g.token, ba);
-    if (info_cmd->parsed()) {
-        auto client = connect(g);
-        if (!client) return fail(client.error());
-        auto d = (*client)->stream_info(stream_name);
-        if (!d) return fail(d.error());
-        print_description(*d);
-        return ok;
     }
-    if (create_cmd->parsed()) return stream_create(g, stream_name, ca);
-    if (delete_cmd->parsed()) {
-        auto client = connect(g);
-        if (!client) return fail(client.error());
-        if (auto r = (*client)->delete_stream(stream_name); !r) return fail(r.error());
-        std::printf("deleted %s\n", stream_name.c_str());
-        return ok;
-    }
+    if (auto code = run_stream_command(g, sc)) return *code;
+    if (auto code = run_admin_command(g, admin)) return *code;
+    if (auto code = cli::run_topology_command(g, topology)) return *code;
     return usage;
 }
 

@@ -1,8 +1,13 @@
 #include "daemon/cli_format.h"
 
+#include <algorithm>
 #include <ctime>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "core/stream_name.h"
 
 namespace spirit::daemon::cli {
 
@@ -141,6 +146,139 @@ std::optional<std::uint64_t> parse_rfc3339(std::string_view s) {
     const std::time_t t = timegm(&tm) - offset_seconds;
     if (t < 0) return std::nullopt;
     return static_cast<std::uint64_t>(t) * 1'000'000'000 + fraction_ns;
+}
+
+std::string_view ack_kind_name(core::protocol::AckKind kind) {
+    switch (kind) {
+        case core::protocol::AckKind::durable:
+            return "durable";
+        case core::protocol::AckKind::replicated:
+            return "replicated";
+        case core::protocol::AckKind::accepted:
+            return "accepted";
+    }
+    return "unknown";
+}
+
+namespace {
+
+std::string seq_range(const net::PublishReceipt& r) {
+    if (r.first_seq.value() == 0) return "-";
+    if (r.last_seq == r.first_seq) return fmt::format("{}", r.first_seq.value());
+    return fmt::format("{}..{}", r.first_seq.value(), r.last_seq.value());
+}
+
+std::string joined(const std::vector<std::string>& names, std::string_view separator) {
+    std::string out;
+    for (const std::string& name : names) {
+        if (!out.empty()) out += separator;
+        out += name;
+    }
+    return out;
+}
+
+bool all_duplicates(const net::PublishReceipt& r) {
+    return r.first_seq.value() == 0 && !r.duplicates.empty();
+}
+
+}  // namespace
+
+std::string ack_line(const net::PublishReceipt& r, AckStyle style) {
+    const std::string_view kind = ack_kind_name(r.kind);
+    switch (style) {
+        case AckStyle::brief:
+            if (r.kind == core::protocol::AckKind::accepted) {
+                return r.holders.empty()
+                           ? "accepted (outbox)"
+                           : fmt::format("accepted by {} (outbox)", joined(r.holders, ", "));
+            }
+            if (all_duplicates(r)) {
+                return fmt::format("{} duplicate", r.duplicates.front().seq.value());
+            }
+            if (r.kind == core::protocol::AckKind::replicated) {
+                return fmt::format("{} replicated on {}", seq_range(r), joined(r.holders, ", "));
+            }
+            return seq_range(r);
+        case AckStyle::verbose: {
+            std::string seqs = all_duplicates(r) ? fmt::format("duplicate of seq {}",
+                                                               r.duplicates.front().seq.value())
+                                                 : "seq " + seq_range(r);
+            return fmt::format("{} {} epoch {} holders {}", kind, seqs, r.epoch.value(),
+                               r.holders.empty() ? "-" : joined(r.holders, ","));
+        }
+        case AckStyle::json: {
+            std::string duplicates;
+            for (const core::protocol::Duplicate& d : r.duplicates) {
+                if (!duplicates.empty()) duplicates += ',';
+                duplicates += fmt::format("{{\"index\":{},\"seq\":{}}}", d.index, d.seq.value());
+            }
+            std::string holders;
+            for (const std::string& h : r.holders) {
+                if (!holders.empty()) holders += ',';
+                holders += json_string(h);
+            }
+            return fmt::format(
+                "{{\"kind\":\"{}\",\"first_seq\":{},\"last_seq\":{},\"epoch\":{},"
+                "\"timestamp_ns\":{},\"duplicates\":[{}],\"holders\":[{}]}}",
+                kind, r.first_seq.value(), r.last_seq.value(), r.epoch.value(),
+                r.timestamp_ns.value(), duplicates, holders);
+        }
+    }
+    return {};
+}
+
+std::string error_json(const core::Error& e) {
+    const std::string code = e.code.category() == core::spirit_category()
+                                 ? core::errc_name(static_cast<core::errc>(e.code.value()))
+                                 : e.code.message();
+    return fmt::format("{{\"error\":{},\"message\":{}}}", json_string(code),
+                       json_string(e.detail.empty() ? e.message() : e.detail));
+}
+
+std::string printable_or_hex(core::ByteView bytes) {
+    if (bytes.empty()) return "(empty)";
+    const std::string_view text = core::as_chars(bytes);
+    const bool printable =
+        core::is_valid_utf8(text) && std::none_of(text.begin(), text.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u < 0x20 || u == 0x7f;
+        });
+    return printable ? std::string(text) : "0x" + core::to_hex(bytes);
+}
+
+std::string quarantine_header() {
+    return fmt::format("{:<40} {:>9}  {:<21}  {}", "STREAM", "EVENTS", "SEQS", "EPOCHS (EVENTS)");
+}
+
+std::string quarantine_row(const core::protocol::QuarantineStream& q) {
+    std::string epochs;
+    for (const core::protocol::QuarantineEpochCount& e : q.epochs) {
+        if (!epochs.empty()) epochs += ", ";
+        epochs += fmt::format("{} ({})", e.epoch.value(), e.events);
+    }
+    const std::string seqs = fmt::format("{}..{}", q.first_seq.value(), q.last_seq.value());
+    return fmt::format("{:<40} {:>9}  {:<21}  {}", q.stream, q.events, seqs, epochs);
+}
+
+std::string quarantine_json(const core::protocol::QuarantineStream& q) {
+    std::string epochs;
+    for (const core::protocol::QuarantineEpochCount& e : q.epochs) {
+        if (!epochs.empty()) epochs += ',';
+        epochs += fmt::format("{{\"epoch\":{},\"events\":{}}}", e.epoch.value(), e.events);
+    }
+    return fmt::format(
+        "{{\"stream\":{},\"events\":{},\"first_seq\":{},\"last_seq\":{},\"epochs\":[{}]}}",
+        json_string(q.stream), q.events, q.first_seq.value(), q.last_seq.value(), epochs);
+}
+
+std::string quarantined_event_header() {
+    return fmt::format("{:<10} {:<6} {:<32}  {:<12}  {}", "SEQ", "EPOCH", "ID", "TYPE", "PAYLOAD");
+}
+
+std::string quarantined_event_row(const core::Envelope& e) {
+    const std::string type = e.type.empty() ? "-" : printable_or_hex(core::as_bytes(e.type));
+    return fmt::format("{:<10} {:<6} {:<32}  {:<12}  {}", e.seq.value(), e.epoch.value(),
+                       core::to_hex(core::ByteView(e.id.bytes)), type, printable_or_hex(e.payload));
 }
 
 }  // namespace spirit::daemon::cli

@@ -22,8 +22,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "daemon/config_reader.h"
 namespace spirit::daemon {
-namespace {
+namespace config_detail {
 
 using core::errc;
 using core::Result;
@@ -33,7 +34,6 @@ constexpr std::uint64_t mib = std::uint64_t{1} << 20;
 constexpr std::uint64_t gib = std::uint64_t{1} << 30;
 constexpr std::uint64_t tib = std::uint64_t{1} << 40;
 constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
-constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
 
 // ---------------------------------------------------------------------------
 // Character classes and small text helpers.
@@ -44,12 +44,6 @@ bool is_digit(char c) {
 
 bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
-}
-
-// Characters of a stream name other than the '.' separator.
-bool is_pattern_char(char c) {
-    return is_alnum(c) || c == '_' || c == ':' || c == '@' || c == '/' || c == '=' || c == '+' ||
-           c == '-';
 }
 
 bool is_node_id_char(char c) {
@@ -69,21 +63,6 @@ std::string printable(char c) {
     auto u = static_cast<unsigned char>(c);
     if (u >= 0x21 && u < 0x7f) return fmt::format("'{}'", c);
     return fmt::format("byte 0x{:02x}", u);
-}
-
-// Splits on '.', keeping empty tokens ("a..b" is three tokens).
-std::vector<std::string_view> split_tokens(std::string_view text) {
-    std::vector<std::string_view> tokens;
-    std::size_t start = 0;
-    while (true) {
-        std::size_t dot = text.find('.', start);
-        if (dot == std::string_view::npos) {
-            tokens.push_back(text.substr(start));
-            return tokens;
-        }
-        tokens.push_back(text.substr(start, dot - start));
-        start = dot + 1;
-    }
 }
 
 // Edit distance, for "did you mean" hints on unknown keys.
@@ -193,24 +172,6 @@ std::string describe(const toml::node& node) {
     return std::string{type_name(node.type())};
 }
 
-// One key (or array element) being read: its dotted path for messages, where
-// it is in the file, and its value.
-struct Entry {
-    std::string path;
-    const toml::source_region* at;
-    const toml::node* node;
-};
-
-using FieldReader = std::function<Result<void>(const Entry&)>;
-
-struct Field {
-    std::string_view name;
-    FieldReader read;
-};
-
-template <class T>
-using Choices = std::span<const std::pair<std::string_view, T>>;
-
 constexpr std::pair<std::string_view, storage::SyncMode> sync_modes[] = {
     {"always", storage::SyncMode::always},
     {"periodic", storage::SyncMode::periodic},
@@ -224,78 +185,6 @@ constexpr std::pair<std::string_view, std::string_view> log_levels[] = {
 constexpr std::pair<std::string_view, core::Redundancy> redundancies[] = {
     {"eventual", core::Redundancy::eventual},
     {"immediate", core::Redundancy::immediate},
-};
-
-// Walks a parsed document into a Config. Every failure names `file_`.
-class Reader {
- public:
-    explicit Reader(std::string_view file) : file_(file) {}
-
-    Result<void> read(const toml::table& root, Config& config) const;
-
- private:
-    core::Unexpected fail(const toml::source_region& at, std::string_view path,
-                          std::string_view what) const {
-        // Regions without a position (none in parsed documents) point at 1:1.
-        auto line = std::max<toml::source_index>(at.begin.line, 1);
-        auto column = std::max<toml::source_index>(at.begin.column, 1);
-        return core::make_error(errc::config_invalid,
-                                fmt::format("{}:{}:{}: {}: {}", file_, line, column, path, what));
-    }
-
-    core::Unexpected fail(const Entry& e, std::string_view what) const {
-        return fail(*e.at, e.path, what);
-    }
-
-    // Reads the keys of the table in `e` in document order, each with its
-    // field; a key without a field is an error.
-    Result<void> walk(const Entry& e, std::span<const Field> fields) const;
-
-    Result<std::string_view> string_of(const Entry& e) const;
-    Result<std::int64_t> integer_in(const Entry& e, std::int64_t lo, std::int64_t hi) const;
-    Result<std::uint64_t> size_in(const Entry& e, std::uint64_t lo, std::uint64_t hi) const;
-    Result<std::filesystem::path> path_of(const Entry& e, bool allow_empty) const;
-    template <class T>
-    Result<T> one_of(const Entry& e, Choices<T> choices) const;
-
-    template <class T>
-    Field integer(std::string_view name, T& out, std::int64_t lo, std::int64_t hi) const {
-        return {
-            name, [this, &out, lo, hi](const Entry& e) {
-                return integer_in(e, lo, hi).map([&](std::int64_t v) { out = static_cast<T>(v); });
-            }};
-    }
-
-    Field size(std::string_view name, std::uint64_t& out, std::uint64_t lo,
-               std::uint64_t hi) const {
-        return {name, [this, &out, lo, hi](const Entry& e) {
-                    return size_in(e, lo, hi).map([&](std::uint64_t v) { out = v; });
-                }};
-    }
-
-    template <class T, class Out>
-    Field choice(std::string_view name, Out& out, Choices<T> choices) const {
-        return {name, [this, &out, choices](const Entry& e) {
-                    return one_of(e, choices).map([&](T v) { out = Out{v}; });
-                }};
-    }
-
-    Result<void> read_node(const Entry& e, Config::Node& node) const;
-    Result<void> read_client(const Entry& e, Config::Client& client) const;
-    Result<std::string_view> token_of(const Entry& e) const;
-    Result<void> read_tokens(const Entry& e, std::vector<std::string>& tokens) const;
-    Result<void> read_grants(const Entry& e, std::vector<Config::Client::Grant>& grants) const;
-    Result<void> read_limits(const Entry& e, Config::Limits& limits) const;
-    Result<void> read_storage(const Entry& e, Config::Storage& storage) const;
-    Result<void> read_log(const Entry& e, Config::Log& log) const;
-    Result<void> read_streams(const Entry& e, std::vector<StreamDefaults>& streams) const;
-    Result<void> read_stream(const Entry& e, StreamDefaults& stream) const;
-    Result<void> read_acks(const Entry& e, core::Acks& acks) const;
-    Result<void> read_cluster(const Entry& e, Config::Cluster& cluster) const;
-    Result<void> read_peers(const Entry& e, std::vector<Config::Peer>& peers) const;
-    Result<void> check_cluster(const toml::table& root, Config& config) const;
-
-    std::string_view file_;
 };
 
 Result<void> Reader::walk(const Entry& e, std::span<const Field> fields) const {
@@ -380,23 +269,6 @@ Result<std::filesystem::path> Reader::path_of(const Entry& e, bool allow_empty) 
     return std::filesystem::path{std::string{*text}};
 }
 
-template <class T>
-Result<T> Reader::one_of(const Entry& e, Choices<T> choices) const {
-    std::string names;
-    for (const auto& [name, value] : choices) {
-        names += names.empty() ? "" : ", ";
-        names += name;
-    }
-    const auto* s = e.node->as_string();
-    if (s != nullptr) {
-        for (const auto& [name, value] : choices) {
-            if (name == s->get()) return value;
-        }
-        return fail(e, fmt::format("expected one of {}, got {:?}", names, s->get()));
-    }
-    return fail(e, fmt::format("expected one of {}, got {}", names, describe(*e.node)));
-}
-
 Result<void> Reader::read(const toml::table& root, Config& config) const {
     const Field fields[] = {
         {"node", [&](const Entry& e) { return read_node(e, config.node); }},
@@ -406,148 +278,46 @@ Result<void> Reader::read(const toml::table& root, Config& config) const {
         {"log", [&](const Entry& e) { return read_log(e, config.log); }},
         {"streams", [&](const Entry& e) { return read_streams(e, config.streams); }},
         {"cluster", [&](const Entry& e) { return read_cluster(e, config.cluster); }},
+        {"metrics", [&](const Entry& e) { return read_metrics(e, config.metrics); }},
     };
     SPIRIT_TRY(walk(Entry{"", &root.source(), &root}, fields));
+    SPIRIT_TRY(check_metrics(root, config));
     return check_cluster(root, config);
 }
 
-Result<void> Reader::read_cluster(const Entry& e, Config::Cluster& cluster) const {
+Result<void> Reader::read_metrics(const Entry& e, Config::Metrics& metrics) const {
     const Field fields[] = {
-        {"name",
-         [&](const Entry& f) -> Result<void> {
-             auto name = string_of(f);
-             if (!name) return core::Unexpected{std::move(name).error()};
-             if (name->empty() || name->size() > 64 ||
-                 std::find_if_not(name->begin(), name->end(), is_node_id_char) != name->end()) {
-                 return fail(f, "expected 1 to 64 bytes of letters, digits and _ . -");
-             }
-             cluster.name = std::string{*name};
-             return {};
-         }},
         {"listen",
          [&](const Entry& f) -> Result<void> {
              auto text = string_of(f);
              if (!text) return core::Unexpected{std::move(text).error()};
              if (text->empty()) {
-                 cluster.listen.reset();
+                 metrics.listen.reset();
                  return {};
              }
              auto host_port = parse_host_port(*text);
              if (!host_port) return fail(f, host_port.error().detail);
-             cluster.listen = std::move(*host_port);
+             metrics.listen = std::move(*host_port);
              return {};
          }},
-        {"master",
-         [&](const Entry& f) -> Result<void> {
-             auto id = string_of(f);
-             if (!id) return core::Unexpected{std::move(id).error()};
-             cluster.master = std::string{*id};
-             return {};
-         }},
-        {"peers", [&](const Entry& f) { return read_peers(f, cluster.peers); }},
-        integer("ack_timeout_ms", cluster.ack_timeout_ms, 1, 600'000),
-        integer("heartbeat_ms", cluster.heartbeat_ms, 10, 60'000),
-        integer("peer_timeout_ms", cluster.peer_timeout_ms, 20, 600'000),
-        integer("reconnect_ms_min", cluster.reconnect_ms_min, 1, 60'000),
-        integer("reconnect_ms_max", cluster.reconnect_ms_max, 1, 600'000),
-        size("replication_window_bytes", cluster.replication_window_bytes, 64 << 10,
-             std::uint64_t{1} << 30),
+        integer("stream_labels_max", metrics.stream_labels_max, 0, 10'000),
+        integer("consumer_labels_max", metrics.consumer_labels_max, 0, 10'000),
+        integer("health_stall_ms", metrics.health_stall_ms, 1000, 600'000),
     };
     return walk(e, fields);
 }
 
-Result<void> Reader::read_peers(const Entry& e, std::vector<Config::Peer>& peers) const {
-    const auto* array = e.node->as_array();
-    if (array == nullptr) {
-        return fail(e, fmt::format("expected an array of tables ([[cluster.peers]]), got {}",
-                                   describe(*e.node)));
-    }
-    std::vector<Config::Peer> result;
-    for (std::size_t i = 0; i < array->size(); ++i) {
-        const toml::node& element = (*array)[i];
-        Entry item{fmt::format("{}[{}]", e.path, i), &element.source(), &element};
-        Config::Peer& peer = result.emplace_back();
-        bool has_id = false;
-        bool has_address = false;
-        const Field fields[] = {
-            {"id",
-             [&](const Entry& f) -> Result<void> {
-                 auto id = string_of(f);
-                 if (!id) return core::Unexpected{std::move(id).error()};
-                 if (id->empty() || id->size() > 64 ||
-                     std::find_if_not(id->begin(), id->end(), is_node_id_char) != id->end()) {
-                     return fail(f, "expected 1 to 64 bytes of letters, digits and _ . -");
-                 }
-                 peer.id = std::string{*id};
-                 has_id = true;
-                 return {};
-             }},
-            {"address",
-             [&](const Entry& f) -> Result<void> {
-                 auto text = string_of(f);
-                 if (!text) return core::Unexpected{std::move(text).error()};
-                 auto host_port = parse_host_port(*text);
-                 if (!host_port) return fail(f, host_port.error().detail);
-                 peer.address = std::move(*host_port);
-                 has_address = true;
-                 return {};
-             }},
-        };
-        SPIRIT_TRY(walk(item, fields));
-        if (!has_id || !has_address) {
-            return fail(element.source(), item.path,
-                        "every [[cluster.peers]] entry needs an id and an address");
-        }
-    }
-    peers = std::move(result);
-    return {};
-}
-
-Result<void> Reader::check_cluster(const toml::table& root, Config& config) const {
-    const Config::Cluster& c = config.cluster;
-    const toml::node* table = root.get("cluster");
+Result<void> Reader::check_metrics(const toml::table& root, const Config& config) const {
+    if (!config.metrics.listen) return {};
+    const toml::node* table = root.get("metrics");
     const toml::source_region& at = table != nullptr ? table->source() : root.source();
-    std::vector<std::string> ids{config.node.id};
-    for (const Config::Peer& p : c.peers) {
-        if (std::find(ids.begin(), ids.end(), p.id) != ids.end()) {
-            return fail(at, "cluster.peers",
-                        fmt::format("node id {:?} appears twice (node.id and every peer id must "
-                                    "differ)",
-                                    p.id));
-        }
-        ids.push_back(p.id);
-    }
-    if (!c.peers.empty() && !c.listen) {
-        return fail(at, "cluster.listen", "required when there are peers");
-    }
-    if (!c.master.empty() && std::find(ids.begin(), ids.end(), c.master) == ids.end()) {
-        return fail(at, "cluster.master",
-                    fmt::format("{:?} is neither node.id nor a peer", c.master));
-    }
-    if (c.peer_timeout_ms <= c.heartbeat_ms) {
-        return fail(at, "cluster.peer_timeout_ms",
-                    fmt::format("{} must be more than heartbeat_ms ({})", c.peer_timeout_ms,
-                                c.heartbeat_ms));
-    }
-    if (c.reconnect_ms_max < c.reconnect_ms_min) {
-        return fail(at, "cluster.reconnect_ms_max",
-                    fmt::format("{} is less than reconnect_ms_min ({})", c.reconnect_ms_max,
-                                c.reconnect_ms_min));
-    }
-    // Immediate streams need a majority of copies, so that any majority of
-    // replicas holds every acknowledged write.
-    const std::size_t majority = config.replicas() / 2 + 1;
-    for (std::size_t i = 0; i < config.streams.size(); ++i) {
-        const core::StreamPolicy& p = config.streams[i].policy;
-        if (p.redundancy != core::Redundancy::immediate) continue;
-        if (p.acks.kind == core::Acks::Kind::count &&
-            (p.acks.count < majority || p.acks.count > config.replicas())) {
-            const toml::node* streams = root.get("streams");
-            return fail(streams != nullptr ? streams->source() : root.source(),
-                        fmt::format("streams[{}].acks", i),
-                        fmt::format("{} copies for an immediate stream; with {} replicas it must "
-                                    "be from {} (a majority) to {}",
-                                    p.acks.count, config.replicas(), majority, config.replicas()));
+    const HostPort& m = *config.metrics.listen;
+    for (const auto& [name, other] : {std::pair{"client.listen", config.client.listen},
+                                      std::pair{"cluster.listen", config.cluster.listen}}) {
+        if (other && *other == m) {
+            return fail(at, "metrics.listen",
+                        fmt::format("{}:{} is also {}; give the metrics listener a port of its own",
+                                    m.host, m.port, name));
         }
     }
     return {};
@@ -574,6 +344,11 @@ Result<void> Reader::read_node(const Entry& e, Config::Node& node) const {
          [&](const Entry& f) {
              return path_of(f, false).map(
                  [&](std::filesystem::path p) { node.data_dir = std::move(p); });
+         }},
+        {"key_file",
+         [&](const Entry& f) {
+             return path_of(f, true).map(
+                 [&](std::filesystem::path p) { node.key_file = std::move(p); });
          }},
     };
     return walk(e, fields);
@@ -816,7 +591,15 @@ Result<void> Reader::read_acks(const Entry& e, core::Acks& acks) const {
     return fail(e, fmt::format("{}, got {}", expected, describe(*e.node)));
 }
 
-}  // namespace
+}  // namespace config_detail
+
+using config_detail::is_digit;
+using config_detail::is_host_name_char;
+using config_detail::is_ipv6_char;
+using config_detail::printable;
+using config_detail::Reader;
+using core::errc;
+using core::Result;
 
 // ---------------------------------------------------------------------------
 // Public functions.
@@ -867,69 +650,6 @@ Result<HostPort> parse_host_port(std::string_view text) {
         return bad(fmt::format("port {:?} is not an integer from 1 to 65535", port_text));
     }
     return HostPort{std::string{host}, static_cast<std::uint16_t>(port)};
-}
-
-bool pattern_matches(std::string_view pattern, std::string_view name) {
-    std::vector<std::string_view> want = split_tokens(pattern);
-    std::vector<std::string_view> have = split_tokens(name);
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        if (want[i] == ">" && i + 1 == want.size()) {
-            // One or more remaining tokens, none of them empty.
-            return have.size() > i &&
-                   std::none_of(have.begin() + static_cast<std::ptrdiff_t>(i), have.end(),
-                                [](std::string_view t) { return t.empty(); });
-        }
-        if (i >= have.size()) return false;
-        if (want[i] == "*") {
-            if (have[i].empty()) return false;
-        } else if (want[i] != have[i]) {
-            return false;
-        }
-    }
-    return want.size() == have.size();
-}
-
-bool pattern_covers(std::string_view outer, std::string_view inner) {
-    std::vector<std::string_view> wide = split_tokens(outer);
-    std::vector<std::string_view> narrow = split_tokens(inner);
-    for (std::size_t i = 0; i < wide.size(); ++i) {
-        if (wide[i] == ">" && i + 1 == wide.size()) return narrow.size() > i;
-        if (i >= narrow.size() || narrow[i] == ">") return false;
-        if (wide[i] != "*" && wide[i] != narrow[i]) return false;
-    }
-    return wide.size() == narrow.size();
-}
-
-Result<void> validate_pattern(std::string_view pattern) {
-    auto bad = [&](std::string_view why) {
-        return core::make_error(errc::config_invalid,
-                                fmt::format("pattern {:?}: {}", pattern, why));
-    };
-    if (pattern.empty()) return bad("empty");
-    // A name matching the pattern is at least as long as the pattern.
-    if (pattern.size() > core::limits::stream_name_bytes_max) {
-        return bad(fmt::format("longer than {} bytes, so no stream name can match",
-                               core::limits::stream_name_bytes_max));
-    }
-    std::vector<std::string_view> tokens = split_tokens(pattern);
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-        std::string_view token = tokens[i];
-        if (token == "*") continue;
-        if (token == ">") {
-            if (i + 1 == tokens.size()) continue;
-            return bad(fmt::format("'>' is token {} of {}; it may only be the last token", i + 1,
-                                   tokens.size()));
-        }
-        if (token.empty()) return bad(fmt::format("token {} is empty", i + 1));
-        auto c = std::find_if_not(token.begin(), token.end(), is_pattern_char);
-        if (c != token.end()) {
-            return bad(
-                fmt::format("token {:?} has {}; a token is '*', '>' or letters, digits "
-                            "and _ : @ / = + -",
-                            token, printable(*c)));
-        }
-    }
-    return {};
 }
 
 std::size_t Config::copies_required(const core::Acks& acks) const {

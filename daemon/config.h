@@ -12,10 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/identity.h"
 #include "core/limits.h"
 #include "core/result.h"
+#include "core/stream_pattern.h"
 #include "core/stream_policy.h"
 #include "storage/store.h"
+#include "topology/members.h"
 
 namespace spirit::daemon {
 
@@ -48,6 +51,9 @@ struct Config {
     struct Node {
         std::string id = "node-1";  // 1..64 bytes of [A-Za-z0-9_.-]
         std::filesystem::path data_dir = "./data";
+        // The node's Ed25519 identity (spirit keygen); required in a cluster.
+        // spiritd refuses a file that others can read.
+        std::filesystem::path key_file;
         friend bool operator==(const Node&, const Node&) = default;
     } node;
 
@@ -104,22 +110,51 @@ struct Config {
         friend bool operator==(const Log&, const Log&) = default;
     } log;
 
+    // The operations listener (daemon/ops/): Prometheus metrics at
+    // /metrics, and /health and /ready for supervisors and load balancers.
+    struct Metrics {
+        // HTTP listener; off when unset (key absent or "").
+        std::optional<HostPort> listen;
+        // Streams that get series of their own in per-stream metrics, the
+        // first ones seen; the others are summed under stream="_other".
+        std::uint32_t stream_labels_max = 100;  // 0..10000
+        // Durable consumers (consumer and stream) with a lag series of their
+        // own, the slowest; the others are summed under consumer="_other".
+        std::uint32_t consumer_labels_max = 100;  // 0..10000
+        // /health fails once the event loop has not turned for this long.
+        std::uint32_t health_stall_ms = 5000;  // 1000..600000
+        friend bool operator==(const Metrics&, const Metrics&) = default;
+    } metrics;
+
     std::vector<StreamDefaults> streams;
 
-    // Replication between nodes. Without peers the node runs alone.
+    // A cluster: every member, this node included. Without members the
+    // node runs alone.
+    struct Member {
+        std::string id;              // its node.id
+        HostPort address;            // its cluster.listen
+        core::PublicKey public_key;  // of its key file (spirit keygen prints it)
+        topology::MemberRole role = topology::MemberRole::data;
+        friend bool operator==(const Member&, const Member&) = default;
+    };
     struct Peer {
-        std::string id;    // the peer's node.id
-        HostPort address;  // its cluster.listen
+        std::string id;
+        HostPort address;
         friend bool operator==(const Peer&, const Peer&) = default;
     };
     struct Cluster {
         std::string name = "spirit";     // peers of another cluster are refused
-        std::optional<HostPort> listen;  // peer listener; required when there are peers
-        std::string master;  // the node that orders writes (until elections); empty: node.id
+        std::optional<HostPort> listen;  // peer listener; required in a cluster
+        std::vector<Member> members;
+        // The members other than this node (derived from members when read).
         std::vector<Peer> peers;
-        std::uint32_t ack_timeout_ms = 5000;    // immediate publishes fail after this, 1..600000
-        std::uint32_t heartbeat_ms = 250;       // 10..60000
-        std::uint32_t peer_timeout_ms = 2000;   // silent this long: unreachable; > heartbeat_ms
+        std::uint32_t ack_timeout_ms = 5000;  // immediate publishes fail after this, 1..600000
+        std::uint32_t heartbeat_ms = 100;     // 10..60000
+        // A data node that hears no master for a time drawn from [this, 2 x
+        // this) stands for election; a master that hears no majority of
+        // voters for this long steps down. >= 3 x heartbeat_ms.
+        std::uint32_t election_timeout_ms = 1000;
+        std::uint32_t peer_timeout_ms = 1000;   // silent this long: unreachable; > heartbeat_ms
         std::uint32_t reconnect_ms_min = 50;    // backoff between connection attempts, 1..60000
         std::uint32_t reconnect_ms_max = 2000;  // >= reconnect_ms_min
         // Replicated bytes in flight to one slave before the master waits for acks.
@@ -127,11 +162,15 @@ struct Config {
         friend bool operator==(const Cluster&, const Cluster&) = default;
     } cluster;
 
-    // Nodes holding every stream: this one and its peers.
-    std::size_t replicas() const { return 1 + cluster.peers.size(); }
-    // The master's node id (cluster.master, or node.id when unset).
-    const std::string& master() const { return cluster.master.empty() ? node.id : cluster.master; }
-    bool is_master() const { return master() == node.id; }
+    bool in_cluster() const { return !cluster.members.empty(); }
+    // This node's member entry. REQUIRES: in_cluster().
+    const Member& self_member() const;
+    // Whether this node is a witness (votes, holds no data streams).
+    bool is_witness() const;
+    // The group's members for elections. REQUIRES: in_cluster().
+    topology::Members group() const;
+    // Nodes holding every stream: the data members (1 for a node alone).
+    std::size_t replicas() const;
     // Copies an immediate publish of a stream with `acks` waits for.
     std::size_t copies_required(const core::Acks& acks) const;
 
@@ -145,13 +184,12 @@ struct Config {
     friend bool operator==(const Config&, const Config&) = default;
 };
 
-// Whether a stream name matches a pattern (see StreamDefaults).
-bool pattern_matches(std::string_view pattern, std::string_view name);
-// Whether every name `inner` (a name or a pattern) matches also matches
-// `outer`: "orders.>" covers "orders.*.eu" and "orders.eu", not "orders".
-bool pattern_covers(std::string_view outer, std::string_view inner);
-// Validates a pattern: tokens of stream-name characters, '*' tokens, '>' last.
-[[nodiscard]] core::Result<void> validate_pattern(std::string_view pattern);
+// The pattern language (pattern_matches, pattern_covers, validate_pattern)
+// is core's: core/stream_pattern.h. Config refuses a bad pattern as
+// config_invalid naming FILE:LINE:COLUMN: KEY.
+using core::pattern_covers;
+using core::pattern_matches;
+using core::validate_pattern;
 
 // Reads and validates a config file. Errors are errc::config_invalid with a
 // detail like "conf/spirit.toml:12:1: storage.sync: expected one of always,

@@ -17,6 +17,10 @@ constexpr std::uint64_t sweep_interval_ms = 250;
 constexpr std::uint64_t close_flush_ms_max = 2000;
 // Shutdown waits this long for publishes in flight before closing anyway.
 constexpr std::uint64_t shutdown_drain_ms_max = 10'000;
+// In a cluster, and from the same start: this long for the forwards this
+// node ordered or sent to be answered and, on a master, for its replicas to
+// hold what it committed, before it closes its peer links anyway.
+constexpr std::uint64_t cluster_drain_ms_max = 3000;
 // How often streams are checked against their retention limits.
 constexpr std::uint64_t retention_interval_ms = 1000;
 
@@ -26,34 +30,43 @@ std::string server_version() {
     return "spiritd 0.1.0";
 }
 
-core::Result<std::unique_ptr<Server>> Server::start(const Config& config, net::Loop& loop) {
+core::Result<std::unique_ptr<Server>> Server::start(const Config& config, net::Loop& loop,
+                                                    std::optional<core::Identity> identity) {
+    SPIRIT_ASSERT(!config.in_cluster() || identity.has_value());
     auto store = storage::Store::open(config.store_options());
     if (!store) {
         return core::Unexpected{core::Error{
             store.error().code, fmt::format("opening the store in {}: {}",
                                             config.node.data_dir.string(), store.error().detail)}};
     }
-    std::unique_ptr<Server> server(new Server(config, loop, std::move(*store)));
+    std::unique_ptr<Server> server(
+        new Server(config, loop, std::move(*store), std::move(identity)));
     SPIRIT_TRY(server->listen());
-    if (!config.cluster.peers.empty()) {
-        Server* s = server.get();
-        server->replication_ = std::make_unique<Replication>(
-            server->config_, loop, *server->store_,
-            Replication::Hooks{
-                .visible = [s](const std::string& stream,
-                               core::Seq seq) { s->stream_appended(stream, seq); },
-                .publish =
-                    [s](const core::protocol::Forward& f, Replication::PublishDone done) {
-                        s->publish_here(f.stream, f.expected_last_seq, f.events, std::move(done));
-                    }});
-        SPIRIT_TRY(server->replication_->start());
-    }
+    if (server->cluster_) SPIRIT_TRY(server->cluster_->start());
+    SPIRIT_TRY(server->ops_->start());
     return server;
 }
 
-Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::Store> store)
-    : config_(config), loop_(loop), store_(std::move(store)) {
+Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::Store> store,
+               std::optional<core::Identity> identity)
+    : config_(config),
+      loop_(loop),
+      store_(std::move(store)),
+      visibility_(
+          [this](const std::string& stream) { return write_path_->initial_visible(stream); }),
+      identity_(std::move(identity)) {
     started_ms_ = loop_.now_ms();
+    visibility_.set_listener(this);
+    if (config_.in_cluster()) {
+        cluster_ = std::make_unique<Cluster>(config_, loop_, *store_, visibility_, *identity_);
+    }
+    write_path_ = std::make_unique<WritePath>(config_, *store_, visibility_, cluster_.get());
+    if (cluster_) cluster_->set_write_path(*write_path_);
+    ops_ = std::make_unique<ops::Operations>(
+        config_, loop_, *store_, [this](ops::Sample& sample, ops::HealthInputs& health) {
+            collect_operations(sample, health);
+        });
+    if (cluster_) cluster_->set_metrics(ops_->metrics());
     store_wakeup_ = std::make_unique<net::Async>(loop_, [this] { drain_store(); });
     net::Async* wakeup = store_wakeup_.get();
     store_->set_commit_notifier([wakeup] { wakeup->send(); });
@@ -66,10 +79,11 @@ Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::S
 }
 
 Server::~Server() {
-    if (replication_) replication_->stop();
+    ops_->stop();  // no scrape reads the store from here on
+    if (cluster_) cluster_->stop();
     // Close the store first: its last completions still reach sessions.
     store_.reset();
-    replication_.reset();
+    cluster_.reset();
     listeners_.clear();
     // Connections still open are closed and freed by their close callbacks,
     // which run when the loop runs again (the Loop's destructor does).
@@ -130,6 +144,7 @@ void Server::sweep() {
             continue;
         }
         if (!session.ready && now - session.opened_ms > config_.limits.hello_timeout_ms) {
+            ops_->metrics().connection_refused("hello_timeout");
             close_with_error(session, core::Error{core::make_error_code(core::errc::timeout),
                                                   fmt::format("no Hello within {} ms",
                                                               config_.limits.hello_timeout_ms)});
@@ -145,16 +160,27 @@ void Server::shutdown(std::string_view reason) {
         shutdown_started_ms_ = now;
         spdlog::info("shutting down ({}): no new connections or publishes", reason);
         listeners_.clear();
-        if (replication_) replication_->stop();
+        // The peer links stay up until the cluster has drained; the store's
+        // wake-up brings the shutdown back here when it may have.
+        if (cluster_) {
+            net::Async* wakeup = store_wakeup_.get();
+            cluster_->begin_stop([wakeup] { wakeup->send(); });
+        }
         for (auto& [id, session] : sessions_) session.connection->pause_reading();
     }
     if (stopped_) return;
+    if (backup_) backup_->abort();  // its copy ends at its next write
     // Let publishes in flight commit and be acknowledged first.
-    // A verify on the thread pool reads the store: always wait for it.
-    if (verifies_in_flight_ > 0) return;
+    // A verify or quarantine listing on the thread pool reads the store:
+    // always wait for it.
+    if (store_reads_in_flight_ > 0) return;
     std::uint64_t in_flight = 0;
     for (auto& [id, session] : sessions_) in_flight += session.publishes_in_flight;
     if (in_flight > 0 && now - shutdown_started_ms_ < shutdown_drain_ms_max) return;
+    if (cluster_) {
+        if (!cluster_->drained() && now - shutdown_started_ms_ < cluster_drain_ms_max) return;
+        cluster_->stop();  // once; fails what still waits with shutting_down
+    }
     for (auto& [id, session] : sessions_) {
         if (!session.connection->closing()) {
             session.connection->close(std::nullopt, net::Connection::Flush::yes);

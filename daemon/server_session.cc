@@ -1,5 +1,5 @@
-// Client sessions: frames in, Hello, publishes and their acks, stream
-// administration, status, errors.
+// Client sessions: frames in, Hello, publishes and their acks, rights,
+// errors. The administrative requests are in server_admin.cc.
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -16,17 +16,22 @@ namespace proto = core::protocol;
 
 namespace {
 
-proto::StreamDescription describe_stream(const storage::StreamInfo& i) {
-    return proto::StreamDescription{i.name,        i.policy,      i.first_seq,  i.last_seq,
-                                    i.event_count, i.event_bytes, i.last_epoch, i.last_timestamp_ns,
-                                    i.last_hash,   i.created_ns};
-}
-
 std::uint32_t code_of(const core::Error& e) {
     if (e.code.category() == core::spirit_category()) {
         return static_cast<std::uint32_t>(e.code.value());
     }
     return static_cast<std::uint32_t>(errc::internal);
+}
+
+core::Error hello_first() {
+    return core::Error{core::make_error_code(errc::unauthorized),
+                       "the first message must be Hello"};
+}
+
+core::Error not_accepted(proto::Type type) {
+    return core::Error{core::make_error_code(errc::unknown_message),
+                       fmt::format("{} is a message the daemon sends, not one it accepts",
+                                   proto::type_name(type))};
 }
 
 }  // namespace
@@ -43,6 +48,7 @@ void Server::accept(std::unique_ptr<net::Connection> connection) {
     session.connection = std::move(connection);
     session.opened_ms = loop_.now_ms();
     if (shutting_down_) {
+        ops_->metrics().connection_refused("shutting_down");
         close_with_error(session, core::Error{core::make_error_code(errc::shutting_down),
                                               "the daemon is shutting down"});
         return;
@@ -51,6 +57,7 @@ void Server::accept(std::unique_ptr<net::Connection> connection) {
         spdlog::warn("connection refused peer={}: {} connections open (limit {})",
                      session.connection->peer(), sessions_.size() - 1,
                      config_.limits.connections_max);
+        ops_->metrics().connection_refused("too_many_connections");
         close_with_error(session, core::Error{core::make_error_code(errc::overloaded),
                                               fmt::format("too many connections (limit {})",
                                                           config_.limits.connections_max)});
@@ -78,9 +85,29 @@ void Server::update_reading(Session& session) {
     }
 }
 
+std::string Server::naming_master(const core::Error& error) const {
+    if (!cluster_ || !(error.is(errc::not_master) || error.is(errc::unavailable))) {
+        return error.detail;
+    }
+    // Whatever refused it (a slave, the master itself, a forward relayed, a
+    // step-down), the client learns where to publish: the master this node
+    // knows when it answers. Messages name it as "the master node-b", "has
+    // master node-b" or "the master of epoch 5 is node-b".
+    if (const auto master = cluster_->known_master()) {
+        const std::string& id = master->value();
+        if (error.detail.find("master " + id) != std::string::npos ||
+            error.detail.find(" is " + id) != std::string::npos) {
+            return error.detail;
+        }
+        return fmt::format("{}; the master is {}", error.detail, id);
+    }
+    if (error.detail.find("master") != std::string::npos) return error.detail;
+    return fmt::format("{}; no master is known to node {} now", error.detail, config_.node.id);
+}
+
 void Server::reply_error(Session& session, std::optional<std::uint64_t> request_id,
                          const core::Error& error) {
-    send(session, proto::ErrorReply{request_id, code_of(error), error.detail});
+    send(session, proto::ErrorReply{request_id, code_of(error), naming_master(error)});
 }
 
 void Server::close_with_error(Session& session, const core::Error& error) {
@@ -102,6 +129,7 @@ void Server::on_writable(net::Connection& connection) {
         s->paused_for_output = false;
         update_reading(*s);
     }
+    if (backup_ && backup_connection_ == connection.id()) backup_->resume();
     for (auto& [id, sub] : s->subscriptions) schedule(*sub);
     pump_scheduled();
 }
@@ -110,6 +138,7 @@ void Server::on_closed(net::Connection& connection, const std::optional<core::Er
     auto it = sessions_.find(connection.id());
     if (it == sessions_.end()) return;
     Session& session = it->second;
+    if (backup_ && backup_connection_ == connection.id()) backup_->abort();
     for (auto& [id, sub] : session.subscriptions) forget_subscription(*sub);
     if (why && !why->is(errc::timeout)) {
         spdlog::debug("connection closed conn={} peer={}: {}", connection.id(), connection.peer(),
@@ -122,13 +151,34 @@ void Server::on_closed(net::Connection& connection, const std::optional<core::Er
 void Server::on_frame(net::Connection& connection, core::ByteView body) {
     Session* session = session_of(connection.id());
     if (session == nullptr || connection.closing()) return;
-    auto message = proto::decode(body, config_.limits.batch_events_max);
+    auto message = proto::decode_frame(body, config_.limits.batch_events_max);
     if (!message) {
-        close_with_error(*session, message.error());
-        return;
+        refuse_frame(*session, message.error());
+    } else {
+        handle(*session, std::move(*message), body.size());
     }
-    handle(*session, std::move(*message), body.size());
     pump_scheduled();
+}
+
+void Server::refuse_frame(Session& session, const proto::DecodeError& problem) {
+    const std::optional<proto::Type> type = problem.type;
+    if (type && proto::family_of(*type) != proto::Family::client) {
+        return close_with_error(session, not_accepted(*type));
+    }
+    if (type && *type != proto::Type::hello && !session.ready) {
+        return close_with_error(session, hello_first());
+    }
+    if (problem.request_id) return reply_error(session, *problem.request_id, problem.error);
+    if (const auto id = problem.subscription_id) {
+        // A refused Subscribe leaves a subscription open under its id running,
+        // as any refused Subscribe does; a bad Credit or Ack ends its subscription.
+        if (*type == proto::Type::subscribe || !session.subscriptions.contains(*id)) {
+            return send(session, proto::SubscriptionEnded{*id, code_of(problem.error),
+                                                          problem.error.detail});
+        }
+        return end_subscription(session, *id, problem.error);
+    }
+    close_with_error(session, problem.error);
 }
 
 void Server::handle(Session& session, proto::Message&& message, std::size_t body_bytes) {
@@ -138,8 +188,7 @@ void Server::handle(Session& session, proto::Message&& message, std::size_t body
         return;
     }
     if (!session.ready) {
-        close_with_error(session, core::Error{core::make_error_code(errc::unauthorized),
-                                              "the first message must be Hello"});
+        close_with_error(session, hello_first());
         return;
     }
     std::visit(
@@ -155,19 +204,23 @@ void Server::handle(Session& session, proto::Message&& message, std::size_t body
                 handle_ack(session, m);
             } else if constexpr (std::is_same_v<T, proto::Unsubscribe>) {
                 handle_unsubscribe(session, m.subscription_id);
+            } else if constexpr (std::is_same_v<T, proto::Backup>) {
+                handle_backup(session, m);
+            } else if constexpr (std::is_same_v<T, proto::Topology>) {
+                handle_topology(session, m);
             } else if constexpr (std::is_same_v<T, proto::Status> ||
                                  std::is_same_v<T, proto::StreamList> ||
                                  std::is_same_v<T, proto::StreamInfo> ||
                                  std::is_same_v<T, proto::StreamCreate> ||
                                  std::is_same_v<T, proto::StreamDelete> ||
-                                 std::is_same_v<T, proto::Verify>) {
+                                 std::is_same_v<T, proto::Verify> ||
+                                 std::is_same_v<T, proto::ClusterSetMaster> ||
+                                 std::is_same_v<T, proto::QuarantineList> ||
+                                 std::is_same_v<T, proto::QuarantineRead> ||
+                                 std::is_same_v<T, proto::QuarantineRepublish>) {
                 handle_admin(session, std::move(m));
             } else {
-                close_with_error(
-                    session, core::Error{core::make_error_code(errc::unknown_message),
-                                         fmt::format("{} is a message the daemon sends, not one "
-                                                     "it accepts",
-                                                     proto::type_name(type))});
+                close_with_error(session, not_accepted(type));
             }
         },
         std::move(message));
@@ -180,6 +233,7 @@ void Server::handle_hello(Session& session, const proto::Hello& hello) {
         return;
     }
     if (hello.version != proto::version) {
+        ops_->metrics().connection_refused("bad_version");
         close_with_error(session,
                          core::Error{core::make_error_code(errc::unsupported_version),
                                      fmt::format("protocol version {} is not supported; this "
@@ -205,6 +259,7 @@ void Server::handle_hello(Session& session, const proto::Hello& hello) {
             }
         }
         if (!known) {
+            ops_->metrics().connection_refused("unauthorized");
             spdlog::warn("refused conn={} peer={}: {}", session.connection->id(),
                          session.connection->peer(), hello.token ? "unknown token" : "no token");
             close_with_error(session, core::Error{core::make_error_code(errc::unauthorized),
@@ -222,24 +277,33 @@ void Server::handle_hello(Session& session, const proto::Hello& hello) {
 void Server::handle_publish(Session& session, const proto::Publish& publish,
                             std::size_t body_bytes) {
     if (auto valid = core::validate_stream_name(publish.stream); !valid) {
+        ops_->metrics().publish_failed("invalid_stream_name");
         reply_error(session, publish.request_id, valid.error());
         return;
     }
     if (!may(session, Right::publish, publish.stream)) {
+        ops_->metrics().publish_failed("unauthorized");
         reply_error(session, publish.request_id,
                     core::Error{core::make_error_code(errc::unauthorized),
                                 fmt::format("this token may not publish to {}", publish.stream)});
         return;
     }
+    start_publish(session, publish.request_id,
+                  PublishRequest{publish.stream, publish.expected_last_seq, publish.events},
+                  body_bytes);
+}
+
+void Server::start_publish(Session& session, std::uint64_t request_id,
+                           const PublishRequest& request, std::size_t bytes) {
     const std::uint64_t connection_id = session.connection->id();
-    const std::uint64_t request_id = publish.request_id;
-    PublishReply reply = [this, connection_id, request_id, body_bytes,
-                          stream =
-                              std::string(publish.stream)](core::Result<proto::PublishAck> ack) {
-        publish_completed(connection_id, request_id, body_bytes, stream, std::move(ack));
-    };
+    PublishReply reply =
+        [this, connection_id, request_id, bytes, started = std::chrono::steady_clock::now(),
+         stream = std::string(request.stream)](core::Result<proto::PublishAck> ack) {
+            ops_->publish_done(stream, bytes, ack, started);
+            publish_completed(connection_id, request_id, bytes, stream, std::move(ack));
+        };
     // Counted before the publish starts: its reply may come at once.
-    session.publish_bytes_in_flight += body_bytes;
+    session.publish_bytes_in_flight += bytes;
     ++session.publishes_in_flight;
     if (session.publish_bytes_in_flight > config_.limits.publish_bytes_in_flight_max &&
         !session.paused_for_publishes) {
@@ -247,80 +311,7 @@ void Server::handle_publish(Session& session, const proto::Publish& publish,
         session.paused_for_publishes = true;
         update_reading(session);
     }
-    if (replication_ && !replication_->is_master()) {
-        // A slave orders nothing itself: the master does, or the outbox keeps it.
-        replication_->forward(publish.stream, publish.expected_last_seq, publish.events,
-                              policy_of(std::string(publish.stream)).redundancy, std::move(reply));
-    } else {
-        publish_here(publish.stream, publish.expected_last_seq, publish.events, std::move(reply));
-    }
-}
-
-const core::StreamPolicy& Server::policy_of(const std::string& stream) {
-    auto it = policies_.find(stream);
-    if (it != policies_.end()) return it->second;
-    core::StreamPolicy policy = config_.policy_for(stream);
-    if (auto info = store_->stream_info(stream); info && *info) policy = (*info)->policy;
-    return policies_.emplace(stream, policy).first->second;
-}
-
-void Server::publish_here(std::string_view stream_name, std::optional<core::Seq> expected,
-                          std::span<const core::EventDraft> events, PublishReply reply) {
-    const std::string stream(stream_name);
-    const core::StreamPolicy policy = policy_of(stream);
-    storage::AppendRequest request{.stream = stream,
-                                   .events = events,
-                                   .expected_last_seq = expected,
-                                   .epoch = core::Epoch{1},
-                                   .create = storage::CreateMode::if_missing,
-                                   .policy = policy};
-    auto shared = std::make_shared<PublishReply>(std::move(reply));
-    auto queued = store_->append(request, [this, stream, policy, shared](
-                                              core::Result<storage::AppendResult> result) mutable {
-        PublishReply& answer = *shared;
-        if (!result) {
-            if (result.error().is(errc::storage_full) || result.error().is(errc::storage_io) ||
-                result.error().is(errc::storage_failed)) {
-                spdlog::error("publish to {} failed: {}", stream, result.error().message());
-            }
-            return answer(core::Unexpected{std::move(result).error()});
-        }
-        proto::PublishAck ack;
-        ack.kind = proto::AckKind::durable;
-        ack.first_seq = result->first_seq;
-        ack.last_seq = result->last_seq;
-        ack.epoch = result->epoch;
-        ack.timestamp_ns = result->timestamp_ns;
-        ack.last_hash = result->last_hash;
-        core::Seq highest = result->last_seq;
-        ack.duplicates.reserve(result->duplicates.size());
-        for (const storage::Duplicate& d : result->duplicates) {
-            ack.duplicates.push_back(proto::Duplicate{d.index, d.seq});
-            highest = std::max(highest, d.seq);
-        }
-        const bool immediate = policy.redundancy == core::Redundancy::immediate;
-        if (replication_) {
-            if (result->stored > 0) replication_->committed(stream, result->last_seq);
-            if (immediate) {
-                // Acknowledged once enough copies are durable, never before.
-                const std::size_t copies = config_.copies_required(policy.acks);
-                return replication_->await_copies(
-                    stream, highest, copies,
-                    [ack = std::move(ack), reply = std::move(answer)](
-                        core::Result<std::vector<std::string>> holders) mutable {
-                        if (!holders) return reply(core::Unexpected{holders.error()});
-                        ack.kind = proto::AckKind::replicated;
-                        ack.holders = std::move(*holders);
-                        reply(std::move(ack));
-                    });
-            }
-        }
-        // Eventual (or alone): durable here is the promise; consumers may see it.
-        if (result->stored > 0) stream_appended(stream, result->last_seq);
-        ack.holders.push_back(config_.node.id);
-        answer(std::move(ack));
-    });
-    if (!queued) (*shared)(core::Unexpected{std::move(queued).error()});
+    write_path_->publish(request, std::move(reply));
 }
 
 void Server::publish_completed(std::uint64_t connection_id, std::uint64_t request_id,
@@ -359,155 +350,6 @@ bool Server::may(const Session& session, Right right, std::string_view target) c
             return grant->admin;
     }
     return false;
-}
-
-void Server::handle_admin(Session& session, proto::Message&& message) {
-    const std::uint64_t connection_id = session.connection->id();
-    auto done = [this, connection_id](std::uint64_t request_id) {
-        return [this, connection_id, request_id](core::Result<void> r) {
-            Session* s = session_of(connection_id);
-            if (s == nullptr) return;
-            if (r) {
-                send(*s, proto::Done{request_id});
-            } else {
-                reply_error(*s, request_id, r.error());
-            }
-        };
-    };
-    const bool changes = std::holds_alternative<proto::StreamCreate>(message) ||
-                         std::holds_alternative<proto::StreamDelete>(message) ||
-                         std::holds_alternative<proto::Verify>(message);
-    if (changes && !may(session, Right::admin, {})) {
-        std::uint64_t id = 0;
-        if (const auto* c = std::get_if<proto::StreamCreate>(&message)) id = c->request_id;
-        if (const auto* d = std::get_if<proto::StreamDelete>(&message)) id = d->request_id;
-        if (const auto* v = std::get_if<proto::Verify>(&message)) id = v->request_id;
-        return reply_error(session, id,
-                           core::Error{core::make_error_code(errc::unauthorized),
-                                       "this token may not create, delete or verify streams (its "
-                                       "grant has admin = false)"});
-    }
-    if (auto* status = std::get_if<proto::Status>(&message)) {
-        proto::StatusReply reply;
-        reply.request_id = status->request_id;
-        reply.node_id = config_.node.id;
-        reply.server = server_version();
-        reply.uptime_ms = loop_.now_ms() - started_ms_;
-        reply.connections = sessions_.size();
-        for (auto& [id, s] : sessions_) reply.subscriptions += s.subscriptions.size();
-        if (auto streams = store_->list_streams()) {
-            reply.streams = static_cast<std::uint64_t>(std::count_if(
-                streams->begin(), streams->end(),
-                [](const storage::StreamInfo& i) { return !core::is_system_stream(i.name); }));
-        }
-        const storage::StoreStats stats = store_->stats();
-        reply.commits = stats.commits;
-        reply.syncs = stats.syncs;
-        reply.events_written = stats.events_written;
-        reply.bytes_written = stats.bytes_written;
-        reply.failed_commits = stats.failed_commits;
-        reply.queued_bytes = stats.queued_bytes;
-        if (auto failure = store_->failure()) reply.storage_error = failure->message();
-        reply.role = !replication_ ? "single" : replication_->is_master() ? "master" : "slave";
-        reply.master = config_.master();
-        if (replication_) {
-            reply.peers = replication_->peer_status();
-            reply.replication_errors = replication_->errors();
-            if (auto outbox = store_->outbox_events()) reply.outbox_events = *outbox;
-        }
-        send(session, reply);
-    } else if (auto* list = std::get_if<proto::StreamList>(&message)) {
-        // Pages keep a reply far below any frame limit, however many streams.
-        constexpr std::size_t page_max = 1000;
-        const std::size_t limit =
-            list->limit == 0
-                ? page_max
-                : static_cast<std::size_t>(std::min<std::uint64_t>(list->limit, page_max));
-        auto streams = store_->list_streams(list->after, limit + 1);
-        if (!streams) return reply_error(session, list->request_id, streams.error());
-        proto::StreamListReply reply{list->request_id, {}, {}};
-        if (streams->size() > limit) {
-            streams->pop_back();
-            reply.next = streams->back().name;
-        }
-        for (const auto& i : *streams) {
-            if (!core::is_system_stream(i.name)) reply.streams.push_back(describe_stream(i));
-        }
-        send(session, reply);
-    } else if (auto* info_request = std::get_if<proto::StreamInfo>(&message)) {
-        auto info = store_->stream_info(info_request->stream);
-        if (!info) return reply_error(session, info_request->request_id, info.error());
-        if (!*info) {
-            return reply_error(
-                session, info_request->request_id,
-                core::Error{core::make_error_code(errc::not_found),
-                            fmt::format("stream {} does not exist", info_request->stream)});
-        }
-        send(session, proto::StreamInfoReply{info_request->request_id, describe_stream(**info)});
-    } else if (replication_ && !replication_->is_master() &&
-               (std::holds_alternative<proto::StreamCreate>(message) ||
-                std::holds_alternative<proto::StreamDelete>(message))) {
-        const auto* create = std::get_if<proto::StreamCreate>(&message);
-        const std::uint64_t id = create != nullptr
-                                     ? create->request_id
-                                     : std::get<proto::StreamDelete>(message).request_id;
-        reply_error(session, id,
-                    core::Error{core::make_error_code(errc::not_master),
-                                fmt::format("node {} is a slave; send stream changes to the "
-                                            "master, {}",
-                                            config_.node.id, config_.master())});
-    } else if (auto* create = std::get_if<proto::StreamCreate>(&message)) {
-        if (auto valid = core::validate_stream_name(create->stream); !valid) {
-            return reply_error(session, create->request_id, valid.error());
-        }
-        const std::string stream = create->stream;
-        auto queued = store_->create_stream(
-            stream, create->policy,
-            [this, stream, reply = done(create->request_id)](core::Result<void> r) {
-                if (r) stream_appended(stream, core::Seq{0});
-                reply(std::move(r));
-            });
-        if (!queued) reply_error(session, create->request_id, queued.error());
-    } else if (auto* removal = std::get_if<proto::StreamDelete>(&message)) {
-        if (auto valid = core::validate_stream_name(removal->stream); !valid) {
-            return reply_error(session, removal->request_id, valid.error());
-        }
-        if (replication_) {
-            return reply_error(session, removal->request_id,
-                               core::Error{core::make_error_code(errc::busy),
-                                           "deleting a stream is not replicated to slaves in this "
-                                           "version, so a cluster refuses it"});
-        }
-        policies_.erase(removal->stream);
-        auto queued = store_->delete_stream(removal->stream, done(removal->request_id));
-        if (!queued) return reply_error(session, removal->request_id, queued.error());
-        spdlog::info("stream {} deleted by conn={}", removal->stream, connection_id);
-        stream_deleted(removal->stream);
-    } else if (auto* verify = std::get_if<proto::Verify>(&message)) {
-        auto report = std::make_shared<core::Result<storage::VerifyReport>>();
-        const std::string stream = verify->stream;
-        const std::uint64_t request_id = verify->request_id;
-        storage::Store* store = store_.get();
-        ++verifies_in_flight_;
-        loop_.queue_work([store, stream, report] { *report = store->verify(stream); },
-                         [this, connection_id, request_id, report] {
-                             --verifies_in_flight_;
-                             Session* s = session_of(connection_id);
-                             if (s == nullptr) return;
-                             if (!*report) return reply_error(*s, request_id, report->error());
-                             const storage::VerifyReport& r = **report;
-                             proto::VerifyReply reply{request_id,  r.stream,   r.events_checked,
-                                                      r.first_seq, r.last_seq, std::nullopt,
-                                                      ""};
-                             if (r.first_break) {
-                                 reply.break_seq = r.first_break->seq;
-                                 reply.problem = r.first_break->problem;
-                                 spdlog::error("verify: stream {}: {}", r.stream,
-                                               r.first_break->problem);
-                             }
-                             send(*s, reply);
-                         });
-    }
 }
 
 }  // namespace spirit::daemon

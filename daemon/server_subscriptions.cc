@@ -20,6 +20,13 @@ namespace proto = core::protocol;
 
 namespace {
 
+// A pattern names data streams; system streams (`$topology`) only when it
+// starts with '$' itself, so `>` never mixes the daemon's own into a feed.
+bool pattern_covers_stream(const std::string& pattern, const std::string& stream) {
+    if (core::is_system_stream(stream) && !core::is_system_stream(pattern)) return false;
+    return pattern_matches(pattern, stream);
+}
+
 // One read batch: bounds the memory a subscription uses per step.
 constexpr std::size_t read_events_max = 1024;
 constexpr std::size_t read_bytes_max = 1u << 20;
@@ -35,94 +42,93 @@ bool is_pattern(std::string_view target) {
 
 }  // namespace
 
-core::Seq Server::visible_last(const std::string& stream) {
-    auto it = visible_.find(stream);
-    if (it != visible_.end()) return it->second;
-    core::Seq last{0};
-    if (auto info = store_->stream_info(stream); info && *info) last = (*info)->last_seq;
-    visible_.emplace(stream, last);
-    return last;
+core::Result<void> Server::check_subscribe(const Session& session,
+                                           const proto::Subscribe& subscribe) const {
+    auto refused = [](errc code, std::string detail) {
+        return core::Unexpected{core::Error{core::make_error_code(code), std::move(detail)}};
+    };
+    const std::uint64_t id = subscribe.subscription_id;
+    if (session.subscriptions.contains(id)) {
+        return refused(errc::already_exists, fmt::format("subscription {} is already open", id));
+    }
+    if (session.subscriptions.size() >= config_.limits.subscriptions_per_connection_max) {
+        return refused(errc::limit_exceeded,
+                       fmt::format("{} subscriptions on this connection (limit {})",
+                                   session.subscriptions.size(),
+                                   config_.limits.subscriptions_per_connection_max));
+    }
+    if (is_pattern(subscribe.target)) {
+        if (auto valid = validate_pattern(subscribe.target); !valid) {
+            return refused(errc::invalid_argument, valid.error().detail);
+        }
+        if (subscribe.from == proto::From::seq) {
+            return refused(errc::invalid_argument,
+                           "a pattern subscription cannot start at a seq; use first, last, new "
+                           "or a time");
+        }
+    } else if (auto valid = core::validate_stream_name(subscribe.target, core::NameScope::system);
+               !valid) {
+        return refused(errc::invalid_stream_name, valid.error().detail);
+    }
+    if (!may(session, Right::subscribe, subscribe.target)) {
+        return refused(errc::unauthorized,
+                       fmt::format("this token may not subscribe to {}", subscribe.target));
+    }
+    if (subscribe.durable) {
+        if (auto valid = core::validate_stream_name(*subscribe.durable); !valid) {
+            return refused(errc::invalid_argument,
+                           "durable consumer name: " + valid.error().detail);
+        }
+        if (durable_active_.contains(*subscribe.durable)) {
+            return refused(errc::busy, fmt::format("durable consumer {} is already active on "
+                                                   "another subscription",
+                                                   *subscribe.durable));
+        }
+    }
+    return {};
+}
+
+core::Result<void> Server::add_streams(Subscription& sub,
+                                       std::vector<proto::StreamPosition>& positions) {
+    if (!sub.pattern) return add_stream(sub, sub.target, positions);
+    auto streams = store_->list_streams();
+    if (!streams) return core::Unexpected{streams.error()};
+    for (const storage::StreamInfo& info : *streams) {
+        if (!pattern_covers_stream(sub.target, info.name)) continue;
+        SPIRIT_TRY(add_stream(sub, info.name, positions));
+    }
+    pattern_subscriptions_.insert({sub.connection_id, sub.id});
+    return {};
 }
 
 void Server::handle_subscribe(Session& session, proto::Subscribe&& subscribe) {
     const std::uint64_t id = subscribe.subscription_id;
-    auto refuse = [&](errc code, std::string detail) {
-        send(session,
-             proto::SubscriptionEnded{id, static_cast<std::uint32_t>(code), std::move(detail)});
+    auto refuse = [&](const core::Error& e) {
+        const auto code = e.code.category() == core::spirit_category()
+                              ? static_cast<std::uint32_t>(e.code.value())
+                              : static_cast<std::uint32_t>(errc::internal);
+        send(session, proto::SubscriptionEnded{id, code, e.detail});
     };
-    if (session.subscriptions.contains(id)) {
-        return refuse(errc::already_exists, fmt::format("subscription {} is already open", id));
-    }
-    if (session.subscriptions.size() >= config_.limits.subscriptions_per_connection_max) {
-        return refuse(errc::limit_exceeded,
-                      fmt::format("{} subscriptions on this connection (limit {})",
-                                  session.subscriptions.size(),
-                                  config_.limits.subscriptions_per_connection_max));
-    }
-    const bool pattern = is_pattern(subscribe.target);
-    if (pattern) {
-        if (auto valid = validate_pattern(subscribe.target); !valid) {
-            return refuse(errc::invalid_argument, valid.error().detail);
-        }
-        if (subscribe.from == proto::From::seq) {
-            return refuse(errc::invalid_argument,
-                          "a pattern subscription cannot start at a seq; use first, last, new or "
-                          "a time");
-        }
-    } else if (auto valid = core::validate_stream_name(subscribe.target, core::NameScope::system);
-               !valid) {
-        return refuse(errc::invalid_stream_name, valid.error().detail);
-    }
-    if (!may(session, Right::subscribe, subscribe.target)) {
-        return refuse(errc::unauthorized,
-                      fmt::format("this token may not subscribe to {}", subscribe.target));
-    }
-    if (subscribe.durable) {
-        if (auto valid = core::validate_stream_name(*subscribe.durable); !valid) {
-            return refuse(errc::invalid_argument, "durable consumer name: " + valid.error().detail);
-        }
-        if (durable_active_.contains(*subscribe.durable)) {
-            return refuse(errc::busy, fmt::format("durable consumer {} is already active on "
-                                                  "another subscription",
-                                                  *subscribe.durable));
-        }
-    }
+    if (auto ok = check_subscribe(session, subscribe); !ok) return refuse(ok.error());
     auto sub = std::make_unique<Subscription>();
     sub->connection_id = session.connection->id();
     sub->id = id;
     sub->target = std::move(subscribe.target);
-    sub->pattern = pattern;
+    sub->pattern = is_pattern(sub->target);
     sub->from = subscribe.from;
     sub->from_value = subscribe.from_value;
     sub->durable = std::move(subscribe.durable);
     sub->credit_events = std::min(subscribe.credit_events, credit_events_max);
     sub->bytes_limited = subscribe.credit_bytes > 0;
     sub->credit_bytes = std::min(subscribe.credit_bytes, credit_bytes_max);
-
     std::vector<proto::StreamPosition> positions;
-    if (pattern) {
-        auto streams = store_->list_streams();
-        if (!streams) return refuse(errc::internal, streams.error().message());
-        for (const storage::StreamInfo& info : *streams) {
-            if (!pattern_matches(sub->target, info.name)) continue;
-            if (auto added = add_stream(*sub, info.name, positions); !added) {
-                forget_subscription(*sub);
-                const auto code = added.error().code.category() == core::spirit_category()
-                                      ? static_cast<errc>(added.error().code.value())
-                                      : errc::internal;
-                return refuse(code, added.error().detail);
-            }
-        }
-        pattern_subscriptions_.insert({sub->connection_id, id});
-    } else if (auto added = add_stream(*sub, sub->target, positions); !added) {
+    if (auto added = add_streams(*sub, positions); !added) {
         forget_subscription(*sub);
-        const auto code = added.error().code.category() == core::spirit_category()
-                              ? static_cast<errc>(added.error().code.value())
-                              : errc::internal;
-        return refuse(code, added.error().detail);
+        return refuse(added.error());
     }
-    if (sub->durable)
+    if (sub->durable) {
         durable_active_.emplace(*sub->durable, SubscriptionKey{sub->connection_id, id});
+    }
     send(session, proto::Subscribed{id, std::move(positions)});
     Subscription& stored = *session.subscriptions.emplace(id, std::move(sub)).first->second;
     schedule(stored);
@@ -133,15 +139,21 @@ core::Result<void> Server::add_stream(Subscription& sub, const std::string& stre
     auto info = store_->stream_info(stream);
     if (!info) return core::Unexpected{info.error()};
     const core::Seq first = *info ? (*info)->first_seq : core::Seq{1};
-    const core::Seq last = visible_last(stream);
+    const core::Seq last = visibility_.visible(stream);
     StreamCursor cursor;
     bool resumed = false;
     if (sub.durable) {
         auto stored = store_->cursor(*sub.durable, stream);
         if (!stored) return core::Unexpected{stored.error()};
-        if (*stored) {
-            cursor.next_seq = (*stored)->next();
-            cursor.acked = cursor.stored = **stored;
+        // A write of this consumer's position may still be on its way to the
+        // store (it left a moment ago): resume after that, not before.
+        std::optional<core::Seq> at = *stored;
+        if (auto w = cursor_writes_.find({*sub.durable, stream}); w != cursor_writes_.end()) {
+            at = std::max(at.value_or(core::Seq{0}), w->second.highest);
+        }
+        if (at) {
+            cursor.next_seq = at->next();
+            cursor.acked = cursor.stored = *at;
             resumed = true;
         }
     }
@@ -213,6 +225,23 @@ void Server::handle_ack(Session& session, const proto::Ack& ack) {
     write_cursor(sub, ack.stream);
 }
 
+core::Result<void> Server::store_cursor(const std::string& consumer, const std::string& stream,
+                                        core::Seq seq, storage::DoneCallback done) {
+    const std::pair<std::string, std::string> key{consumer, stream};
+    SPIRIT_TRY(store_->set_cursor(
+        consumer, stream, seq, [this, key, done = std::move(done)](core::Result<void> r) mutable {
+            auto w = cursor_writes_.find(key);
+            if (w != cursor_writes_.end() && --w->second.in_flight == 0) {
+                cursor_writes_.erase(w);
+            }
+            done(std::move(r));
+        }));
+    CursorWrite& w = cursor_writes_[key];
+    w.highest = std::max(w.highest, seq);
+    ++w.in_flight;
+    return {};
+}
+
 void Server::write_cursor(Subscription& sub, const std::string& stream) {
     auto it = sub.streams.find(stream);
     if (it == sub.streams.end()) return;
@@ -221,7 +250,7 @@ void Server::write_cursor(Subscription& sub, const std::string& stream) {
     const core::Seq target = cursor.acked;
     const SubscriptionKey key{sub.connection_id, sub.id};
     cursor.writing = true;
-    auto queued = store_->set_cursor(
+    auto queued = store_cursor(
         *sub.durable, stream, target, [this, key, stream, target](core::Result<void> r) {
             Session* s = session_of(key.first);
             if (s == nullptr) return;
@@ -274,11 +303,18 @@ void Server::forget_subscription(const Subscription& sub) {
             if (it->second.empty()) subscribers_.erase(it);
         }
         // The last ack of a durable consumer is kept even if it came just
-        // before the consumer left.
-        if (sub.durable && !cursor.writing && cursor.acked > cursor.stored) {
+        // before the consumer left, also while an earlier write is in flight
+        // (stored positions only move forward, so the two cannot undo each other).
+        if (sub.durable && cursor.acked > cursor.stored) {
+            auto failed = [name = *sub.durable, stream](const core::Error& e) {
+                spdlog::warn("storing the last cursor of {} on {} failed: {}", name, stream,
+                             e.message());
+            };
             auto queued =
-                store_->set_cursor(*sub.durable, stream, cursor.acked, [](core::Result<void>) {});
-            (void)queued;
+                store_cursor(*sub.durable, stream, cursor.acked, [failed](core::Result<void> r) {
+                    if (!r) failed(r.error());
+                });
+            if (!queued) failed(queued.error());
         }
     }
     pattern_subscriptions_.erase(key);
@@ -288,9 +324,8 @@ void Server::forget_subscription(const Subscription& sub) {
     }
 }
 
-void Server::stream_appended(const std::string& stream, core::Seq last_seq) {
-    auto [it, fresh] = visible_.try_emplace(stream, last_seq);
-    if (!fresh && last_seq > it->second) it->second = last_seq;
+void Server::stream_visible(const std::string& stream, core::Seq last_seq) {
+    (void)last_seq;  // subscriptions read it from visibility_ as they pump
     // Pattern subscriptions pick up streams they do not follow yet.
     for (const SubscriptionKey& key : std::vector<SubscriptionKey>(pattern_subscriptions_.begin(),
                                                                    pattern_subscriptions_.end())) {
@@ -299,7 +334,7 @@ void Server::stream_appended(const std::string& stream, core::Seq last_seq) {
         auto sit = s->subscriptions.find(key.second);
         if (sit == s->subscriptions.end()) continue;
         Subscription& sub = *sit->second;
-        if (sub.streams.contains(stream) || !pattern_matches(sub.target, stream)) continue;
+        if (sub.streams.contains(stream) || !pattern_covers_stream(sub.target, stream)) continue;
         std::vector<proto::StreamPosition> positions;
         // A stream that appears after the subscription started is followed
         // from its beginning, whatever `from` said.
@@ -325,8 +360,30 @@ void Server::stream_appended(const std::string& stream, core::Seq last_seq) {
     }
 }
 
+void Server::stream_cut(const std::string& stream, core::Seq seq) {
+    // Subscriptions past the cut saw events that are now in quarantine: end
+    // them, so no consumer silently gets other events at the same seqs.
+    auto subs = subscribers_.find(stream);
+    if (subs == subscribers_.end()) return;
+    const std::vector<SubscriptionKey> keys(subs->second.begin(), subs->second.end());
+    for (const SubscriptionKey& key : keys) {
+        Session* s = session_of(key.first);
+        if (s == nullptr) continue;
+        auto sit = s->subscriptions.find(key.second);
+        if (sit == s->subscriptions.end()) continue;
+        auto cursor = sit->second->streams.find(stream);
+        if (cursor == sit->second->streams.end() || cursor->second.next_seq <= seq.next()) continue;
+        end_subscription(*s, key.second,
+                         core::Error{core::make_error_code(errc::busy),
+                                     fmt::format("stream {} was cut after seq {}: the events after "
+                                                 "it differed from the master's copy and were "
+                                                 "moved to quarantine; subscribe again",
+                                                 stream, seq.value())});
+    }
+}
+
 void Server::stream_deleted(const std::string& stream) {
-    visible_.erase(stream);
+    visibility_.forget(stream);
     auto subs = subscribers_.find(stream);
     if (subs == subscribers_.end()) return;
     const std::vector<SubscriptionKey> keys(subs->second.begin(), subs->second.end());
@@ -401,7 +458,7 @@ void Server::pump(Session& session, Subscription& sub) {
         auto cit = sub.streams.find(stream);
         if (cit == sub.streams.end()) continue;
         StreamCursor& cursor = cit->second;
-        const core::Seq last = visible_last(stream);
+        const core::Seq last = visibility_.visible(stream);
         if (cursor.next_seq > last) continue;
         const std::size_t events_max = static_cast<std::size_t>(std::min<std::uint64_t>(
             {sub.credit_events, read_events_max, last.value() - cursor.next_seq.value() + 1}));
@@ -433,6 +490,7 @@ void Server::pump(Session& session, Subscription& sub) {
         }
         frame.finish();
         connection.commit_send_buffer();
+        ops_->metrics().delivered(stream, read->events, read->bytes);
         sub.credit_events -= read->events;
         if (sub.bytes_limited)
             sub.credit_bytes -= std::min<std::uint64_t>(sub.credit_bytes, read->bytes);

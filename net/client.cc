@@ -259,7 +259,9 @@ void Client::complete_publish(std::uint64_t request_id, core::Result<proto::Publ
                 ++stored;
             }
         }
-        if (stored > 0) {
+        // An accepted ack has no seqs (the master has not ordered the
+        // events yet): first_seq 0, and so none for any caller.
+        if (stored > 0 && first != 0) {
             r.first_seq = core::Seq{first};
             r.last_seq = core::Seq{first + stored - 1};
             next_seq += stored;
@@ -315,6 +317,11 @@ core::Result<proto::StatusReply> Client::status() {
     return expect<proto::StatusReply>(request(proto::Status{id}, id));
 }
 
+core::Result<proto::TopologyReply> Client::topology() {
+    const std::uint64_t id = next_request_id_++;
+    return expect<proto::TopologyReply>(request(proto::Topology{id}, id));
+}
+
 core::Result<std::vector<proto::StreamDescription>> Client::streams() {
     const std::uint64_t id = next_request_id_++;
     auto reply = expect<proto::StreamListReply>(request(proto::StreamList{id, {}, 0}, id));
@@ -358,6 +365,129 @@ core::Result<void> Client::delete_stream(std::string_view stream) {
 core::Result<proto::VerifyReply> Client::verify(std::string_view stream) {
     const std::uint64_t id = next_request_id_++;
     return expect<proto::VerifyReply>(request(proto::Verify{id, std::string(stream)}, id));
+}
+
+core::Result<void> Client::set_master(std::string_view node, bool force) {
+    const std::uint64_t id = next_request_id_++;
+    auto reply =
+        expect<proto::Done>(request(proto::ClusterSetMaster{id, std::string(node), force}, id));
+    if (!reply) return core::Unexpected{reply.error()};
+    return {};
+}
+
+core::Result<proto::QuarantineListReply> Client::quarantine_list(std::string_view stream) {
+    const std::uint64_t id = next_request_id_++;
+    return expect<proto::QuarantineListReply>(
+        request(proto::QuarantineList{id, std::string(stream)}, id));
+}
+
+core::Result<QuarantineEntries> Client::quarantine_read(std::string_view stream,
+                                                        core::Seq after_seq, std::size_t limit) {
+    return read_quarantine(proto::QuarantineRead{0, std::string(stream), after_seq, core::Epoch{0},
+                                                 std::nullopt, limit});
+}
+
+core::Result<QuarantineEntries> Client::quarantine_read(std::string_view stream,
+                                                        const proto::QuarantinePosition& after,
+                                                        std::size_t limit) {
+    return read_quarantine(
+        proto::QuarantineRead{0, std::string(stream), after.seq, after.epoch, after.hash, limit});
+}
+
+core::Result<QuarantineEntries> Client::read_quarantine(proto::QuarantineRead read) {
+    const std::uint64_t id = next_request_id_++;
+    read.request_id = id;
+    const std::string stream = read.stream;
+    // The reply's envelopes are views into envelope_copies_ (handle()).
+    auto message = request(std::move(read), id);
+    const std::vector<core::Bytes> copies = std::move(envelope_copies_[id]);
+    envelope_copies_.erase(id);
+    if (!message) return core::Unexpected{message.error()};
+    auto* reply = std::get_if<proto::QuarantineReadReply>(&*message);
+    if (reply == nullptr) {
+        return core::make_error(
+            errc::malformed,
+            fmt::format("unexpected reply {}", proto::type_name(proto::type_of(*message))));
+    }
+    QuarantineEntries out;
+    out.next = reply->next;
+    for (core::ByteView encoded : reply->envelopes) {
+        auto view = core::decode_envelope(encoded);
+        if (!view) {
+            return core::make_error(errc::malformed,
+                                    "a quarantined envelope: " + view.error().detail);
+        }
+        if (view->stream != stream) {
+            return core::make_error(errc::malformed,
+                                    fmt::format("a quarantined envelope of stream {} in a page "
+                                                "of stream {}",
+                                                view->stream, stream));
+        }
+        out.entries.push_back(core::Envelope::from_view(*view));
+    }
+    return out;
+}
+
+core::Result<std::vector<core::Epoch>> Client::quarantined_epochs(std::string_view stream,
+                                                                  core::Seq seq) {
+    std::vector<core::Epoch> epochs;
+    if (seq.value() == 0) return epochs;
+    auto page = quarantine_read(stream, core::Seq{seq.value() - 1}, 16);
+    while (page) {
+        bool past = page->entries.empty();
+        for (const core::Envelope& e : page->entries) {
+            if (e.seq != seq) {
+                past = true;
+                break;
+            }
+            if (epochs.empty() || epochs.back() != e.epoch) epochs.push_back(e.epoch);
+        }
+        if (past || !page->next) return epochs;
+        page = quarantine_read(stream, *page->next, 16);
+    }
+    return core::Unexpected{page.error()};
+}
+
+core::Result<PublishReceipt> Client::quarantine_republish(std::string_view stream,
+                                                          std::vector<QuarantineRef> entries) {
+    proto::QuarantineRepublish republish{0, std::string(stream), {}};
+    for (const auto& [seq, epoch] : entries) {
+        if (epoch) {
+            republish.entries.push_back(proto::QuarantineEntry{seq, *epoch});
+            continue;
+        }
+        auto epochs = quarantined_epochs(stream, seq);
+        if (!epochs) return core::Unexpected{epochs.error()};
+        if (epochs->empty()) {
+            return core::make_error(
+                errc::not_found,
+                fmt::format("stream {}: no quarantined event at seq {}", stream, seq.value()));
+        }
+        if (epochs->size() > 1) {
+            std::string listed;
+            for (core::Epoch e : *epochs) {
+                listed += (listed.empty() ? "" : ", ") + std::to_string(e.value());
+            }
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {}: seq {} is quarantined in epochs {}; name one (seq:epoch)",
+                            stream, seq.value(), listed));
+        }
+        republish.entries.push_back(proto::QuarantineEntry{seq, epochs->front()});
+    }
+    const std::uint64_t id = next_request_id_++;
+    republish.request_id = id;
+    auto ack = expect<proto::PublishAck>(request(std::move(republish), id));
+    if (!ack) return core::Unexpected{ack.error()};
+    PublishReceipt r;
+    r.kind = ack->kind;
+    r.first_seq = ack->first_seq;
+    r.last_seq = ack->last_seq;
+    r.epoch = ack->epoch;
+    r.timestamp_ns = ack->timestamp_ns;
+    r.duplicates = std::move(ack->duplicates);
+    r.holders = std::move(ack->holders);
+    return r;
 }
 
 // --- subscriptions ---
@@ -497,7 +627,12 @@ void Client::handle(proto::Message&& message) {
         }
         send_outgoing();
     } else if (auto* ack = std::get_if<proto::PublishAck>(&message)) {
-        complete_publish(ack->request_id, std::move(*ack));
+        // A request's (QuarantineRepublish), or a publish's.
+        if (auto reply = replies_.find(ack->request_id); reply != replies_.end()) {
+            reply->second = core::Result<proto::Message>(std::move(message));
+        } else {
+            complete_publish(ack->request_id, std::move(*ack));
+        }
     } else if (auto* events = std::get_if<proto::Events>(&message)) {
         auto it = subscriptions_.find(events->subscription_id);
         if (it != subscriptions_.end()) deliver(*it->second, *events);
@@ -532,6 +667,18 @@ void Client::handle(proto::Message&& message) {
         } else if (replies_.contains(*error->request_id)) {
             replies_[*error->request_id] = core::Result<proto::Message>(core::Unexpected{e});
         }
+    } else if (auto* chunk = std::get_if<proto::BackupChunk>(&message)) {
+        on_backup_chunk(*chunk);  // its data is a view into this frame: handed over at once
+    } else if (auto* page = std::get_if<proto::QuarantineReadReply>(&message)) {
+        // Its envelopes are views into this frame, which the next read
+        // overwrites: the request gets views into copies.
+        if (!replies_.contains(page->request_id)) return;
+        std::vector<core::Bytes>& copies = envelope_copies_[page->request_id];
+        for (core::ByteView& envelope : page->envelopes) {
+            copies.emplace_back(envelope.begin(), envelope.end());
+            envelope = copies.back();
+        }
+        replies_[page->request_id] = core::Result<proto::Message>(std::move(message));
     } else {
         std::uint64_t id = 0;
         std::visit(

@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/protocol.h"
@@ -67,8 +68,8 @@ struct PublishOptions {
 // The daemon's receipt for one publish call.
 struct PublishReceipt {
     core::protocol::AckKind kind = core::protocol::AckKind::durable;
-    core::Seq first_seq;  // Seq{0} when every event was a duplicate
-    core::Seq last_seq;
+    core::Seq first_seq;  // Seq{0} when every event was a duplicate, or kind is accepted
+    core::Seq last_seq;   // Seq{0} when first_seq is
     core::Epoch epoch;
     core::TimestampNs timestamp_ns;
     std::vector<core::protocol::Duplicate> duplicates;  // indexes into this call's events
@@ -76,6 +77,20 @@ struct PublishReceipt {
 };
 
 using PublishCallback = std::function<void(core::Result<PublishReceipt>)>;
+
+// One page of a stream's quarantine (Client::quarantine_read).
+struct QuarantineEntries {
+    // Decoded and owned, in (seq, epoch, hash) order: each as it was stored
+    // in the stream before it was moved out (its seq, epoch, id, type,
+    // metadata, payload, timestamp and chain hash).
+    std::vector<core::Envelope> entries;
+    // Set when more entries may follow: where to read on.
+    std::optional<core::protocol::QuarantinePosition> next;
+};
+
+// A quarantined event to republish: its seq, and its epoch when the seq is
+// quarantined in several (nullopt: the only one at that seq).
+using QuarantineRef = std::pair<core::Seq, std::optional<core::Epoch>>;
 
 struct SubscribeOptions {
     std::string target;  // a stream, or a pattern ("orders.*", "orders.>")
@@ -161,6 +176,10 @@ class Client final : public ConnectionHandler {
                                                std::chrono::milliseconds timeout);
 
     [[nodiscard]] core::Result<core::protocol::StatusReply> status();
+    // What the daemon knows of its cluster: members, reachability, masters,
+    // copies' positions and `$topology` (every node answers; a node alone
+    // as its own master).
+    [[nodiscard]] core::Result<core::protocol::TopologyReply> topology();
     [[nodiscard]] core::Result<std::vector<core::protocol::StreamDescription>> streams();
     [[nodiscard]] core::Result<core::protocol::StreamDescription> stream_info(
         std::string_view stream);
@@ -169,7 +188,58 @@ class Client final : public ConnectionHandler {
     [[nodiscard]] core::Result<void> delete_stream(std::string_view stream);
     [[nodiscard]] core::Result<core::protocol::VerifyReply> verify(std::string_view stream);
 
+    // Names `node` the master of the next epoch (needs the admin right);
+    // returns once the daemon recorded it. invalid_argument on a node that
+    // is not in a cluster, or for a node not in it.
+    // `force`: also a node that has not caught up since its data dir was made.
+    [[nodiscard]] core::Result<void> set_master(std::string_view node, bool force = false);
+
+    // The quarantine: events removed from the end of a stream's copy (a
+    // divergent suffix), kept for operators (docs/operations.md). Reading
+    // needs the subscribe right on the stream, republishing the publish
+    // right; the admin right covers every stream.
+    //
+    // What it holds for `stream`, or for every stream the token may read ("").
+    [[nodiscard]] core::Result<core::protocol::QuarantineListReply> quarantine_list(
+        std::string_view stream);
+    // A page of `stream`'s quarantined events whose seq is above
+    // `after_seq` (Seq{0}: from the first), at most `limit` (0: the daemon's
+    // page, 1000 events or about 1 MiB). An unknown stream gives an empty page.
+    [[nodiscard]] core::Result<QuarantineEntries> quarantine_read(std::string_view stream,
+                                                                  core::Seq after_seq,
+                                                                  std::size_t limit);
+    // The page after `after` (a page's `next`).
+    [[nodiscard]] core::Result<QuarantineEntries> quarantine_read(
+        std::string_view stream, const core::protocol::QuarantinePosition& after,
+        std::size_t limit);
+    // Publishes quarantined events of `stream` as new events of it, in the
+    // order given: the same ids, types, metadata and payloads, new seqs. The
+    // daemon reads them from its quarantine, so the ids make a repeat a
+    // duplicate. An entry without an epoch is looked up first: not_found if
+    // no event is quarantined at its seq, invalid_argument naming the
+    // epochs if several are. The daemon answers not_found for an entry that
+    // is not in the quarantine. REQUIRES: 1 <= entries.size().
+    [[nodiscard]] core::Result<PublishReceipt> quarantine_republish(
+        std::string_view stream, std::vector<QuarantineRef> entries);
+
+    // A hot backup (needs the admin right; net/client_backup.cc): asks the
+    // daemon for a consistent copy of its store and hands each piece to
+    // `sink` in order, as it arrives (the chunk's data is valid only during
+    // the call); returns the daemon's BackupDone once every piece was
+    // handed over. An error from `sink` stops the backup: the connection is
+    // closed (so the daemon stops copying) and the error returned. Errors:
+    // the daemon's (unauthorized, busy while another backup runs, the copy's
+    // I/O errors), connection_lost, timeout when no piece arrives within
+    // request_timeout_ms.
+    using BackupSink = std::function<core::Result<void>(const core::protocol::BackupChunk&)>;
+    [[nodiscard]] core::Result<core::protocol::BackupDone> backup(const BackupSink& sink);
+
     bool connected() const { return connection_ != nullptr && ready_; }
+
+    // The client's event loop, for handles whose callbacks should run
+    // inside the client's calls, like an Async that a thread reading input
+    // sends to wake a run_until(). Destroy such handles before the client.
+    Loop& loop() { return loop_; }
     std::uint64_t reconnects() const { return reconnects_; }
 
     // ConnectionHandler
@@ -208,6 +278,10 @@ class Client final : public ConnectionHandler {
     core::Result<core::protocol::Message> request(core::protocol::Message message,
                                                   std::uint64_t request_id);
     core::Result<void> turn(std::chrono::steady_clock::time_point deadline);
+    core::Result<QuarantineEntries> read_quarantine(core::protocol::QuarantineRead request);
+    // The epochs in which `seq` of `stream` is quarantined, ascending.
+    core::Result<std::vector<core::Epoch>> quarantined_epochs(std::string_view stream,
+                                                              core::Seq seq);
 
     ClientOptions options_;
     Loop loop_;
@@ -228,8 +302,20 @@ class Client final : public ConnectionHandler {
     std::map<std::uint64_t, InFlight> in_flight_;
     std::size_t publish_callbacks_ = 0;
     std::map<std::uint64_t, std::optional<core::Result<core::protocol::Message>>> replies_;
+    // The envelopes of a QuarantineReadReply in replies_, by request id.
+    std::map<std::uint64_t, std::vector<core::Bytes>> envelope_copies_;
     std::map<std::uint64_t, std::unique_ptr<Subscription>> subscriptions_;
     std::uint64_t next_subscription_id_ = 1;
+    // The backup in progress (its request id, where its pieces go, what
+    // arrived, and the first error of the sink).
+    struct BackupState {
+        std::uint64_t request_id = 0;
+        const BackupSink* sink = nullptr;
+        std::uint64_t chunks = 0;
+        std::optional<core::Error> sink_error;
+    };
+    std::optional<BackupState> backup_;
+    void on_backup_chunk(const core::protocol::BackupChunk& chunk);
 };
 
 // Parses "host:port", "[v6]:port" or "unix:PATH" into an Endpoint.

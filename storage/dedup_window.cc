@@ -81,6 +81,12 @@ void DedupWindow::evict_expired(core::TimestampNs now) {
     while (!ring_.empty() && ring_.front().ts + window_ns_ < now.value()) evict_oldest();
 }
 
+void DedupWindow::clear() {
+    std::fill(slots_.begin(), slots_.end(), Slot{});
+    ring_.clear();
+    size_ = 0;
+}
+
 void DedupWindow::evict_oldest() {
     SPIRIT_ASSERT(!ring_.empty());
     const Inserted& oldest = ring_.front();

@@ -20,6 +20,14 @@
 
 namespace spirit::storage::detail {
 
+// One id as the window holds it (for loading it in bulk).
+struct IdEntry {
+    core::TimestampNs ts;
+    core::StreamId stream;
+    core::EventId id;
+    core::Seq seq;
+};
+
 class DedupWindow {
  public:
     // REQUIRES: events_max >= 1. Memory grows with the ids held (about 130
@@ -43,6 +51,8 @@ class DedupWindow {
     void erase_after(core::StreamId stream, core::Seq after);
     // Drops entries older than the window at `now`.
     void evict_expired(core::TimestampNs now);
+    // Drops every entry.
+    void clear();
 
     std::uint64_t size() const { return size_; }
 

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -45,7 +46,51 @@ core::Error errno_error(int e, std::string what) {
 
 constexpr unsigned dbs_max = 16;
 
-Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_stream_id) {
+// A writer completion that answers an append with `result` once its commit
+// succeeded, or with the commit's error.
+DoneCallback answer(AppendResult result, AppendCallback done) {
+    return [result = std::move(result), done = std::move(done)](Result<void> status) mutable {
+        if (!status) return done(core::Unexpected{std::move(status).error()});
+        done(std::move(result));
+    };
+}
+
+core::Unexpected stale_epoch(std::string_view stream, core::Epoch epoch, core::Epoch confirmed) {
+    return core::make_error(errc::stale_epoch,
+                            fmt::format("stream {}: epoch {} is older than the copy's confirmed "
+                                        "epoch {}",
+                                        stream, epoch.value(), confirmed.value()));
+}
+
+// A copy that starts after (seq, hash): seq 0 is the start of every stream,
+// whose hash is the genesis hash.
+Result<void> check_start(std::string_view stream, core::Seq seq, const core::Digest& hash) {
+    if (seq == core::Seq{0} && hash != core::genesis_hash) {
+        return core::make_error(errc::invalid_argument,
+                                fmt::format("stream {}: seq 0 has the genesis hash, not {}", stream,
+                                            core::digest_hex(hash)));
+    }
+    return {};
+}
+
+// A created record (and its head) made to start after (seq, hash), confirmed
+// in `epoch`.
+void start_after(detail::StreamRecord& created, Store::Impl::Head& head, core::Seq seq,
+                 const core::Digest& hash, core::Epoch epoch) {
+    created.first_seq = seq.next();
+    created.last_seq = seq;
+    created.base_hash = hash;
+    created.last_hash = hash;
+    created.confirmed_epoch = epoch;
+    head.last_seq = seq;
+    head.last_hash = hash;
+    head.confirmed_epoch = epoch;
+}
+
+// Opens the databases; `created` says whether the environment was new (it
+// had no format yet).
+Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_stream_id,
+                               bool& created) {
     auto txn = Txn::begin(env, Txn::Mode::write);
     if (!txn) return core::Unexpected{txn.error()};
     detail::Dbis d;
@@ -63,6 +108,7 @@ Result<detail::Dbis> open_dbis(const detail::Env& env, std::uint64_t& next_strea
     }
     auto format = txn->get(d.node, core::as_bytes(detail::node_key_format));
     if (!format) return core::Unexpected{format.error()};
+    created = !*format;
     if (!*format) {
         MDB_val k = detail::to_val(core::as_bytes(detail::node_key_format));
         MDB_val v = detail::to_val(core::as_bytes(detail::store_format));
@@ -158,13 +204,15 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
         return core::Unexpected{env.error()};
     }
     std::uint64_t next_stream_id = 1;
-    auto dbis = open_dbis(*env, next_stream_id);
+    bool created = false;
+    auto dbis = open_dbis(*env, next_stream_id, created);
     if (!dbis) {
         ::close(fd);
         return core::Unexpected{dbis.error()};
     }
     auto impl = std::make_unique<Impl>(std::move(options), fd, std::move(*env), *dbis);
     impl->next_stream_id_ = next_stream_id;
+    impl->created_ = created;
     {
         // Outbox ids continue after the last entry left.
         auto txn = detail::Txn::begin(impl->env_, detail::Txn::Mode::read);
@@ -221,6 +269,61 @@ Result<void> Store::Impl::load_dedup_window() {
         (void)dedup_.find_or_insert(it->stream, it->id, it->seq, 0, it->ts);
     }
     if (!newest_first.empty()) last_ts_ = newest_first.front().ts;
+    return {};
+}
+
+void Store::Impl::keep_newest(std::vector<detail::IdEntry>& ids) const {
+    const std::size_t keep =
+        static_cast<std::size_t>(std::min<std::uint64_t>(ids.size(), options_.dedup_events_max));
+    const auto newer = [](const detail::IdEntry& a, const detail::IdEntry& b) {
+        return a.ts > b.ts;
+    };
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(keep), ids.end(),
+                      newer);
+    ids.resize(keep);
+}
+
+Result<void> Store::Impl::rebuild_id_window() {
+    // The ids of the newest events inside the window, from the events
+    // themselves: a copy that was a slave recorded no ids as it replicated
+    // (that would cost every event on every slave), so this is done once,
+    // when it becomes master. Bounded by dedup_events_max per stream read
+    // and in all.
+    std::lock_guard lock(mutex_);
+    const std::uint64_t now = options_.clock().value();
+    const std::uint64_t window_ns = options_.dedup_window_ms * 1'000'000;
+    const core::TimestampNs cutoff{now > window_ns ? now - window_ns : 0};
+    auto streams = list_streams("", std::numeric_limits<std::size_t>::max());
+    if (!streams) return core::Unexpected{streams.error()};
+    std::vector<detail::IdEntry> found;
+    for (const StreamInfo& info : *streams) {
+        if (info.event_count == 0) continue;
+        auto at = seq_at_time(info.name, cutoff);
+        if (!at) return core::Unexpected{at.error()};
+        core::Seq from = std::max(*at, info.first_seq);
+        if (info.last_seq.value() >= options_.dedup_events_max) {
+            from = std::max(from, core::Seq{info.last_seq.value() - options_.dedup_events_max + 1});
+        }
+        while (from <= info.last_seq) {
+            auto read = this->read(
+                info.name,
+                {.from_seq = from, .events_max = 4096, .verification = Verification::none},
+                [&](const core::EnvelopeView& e, core::ByteView) {
+                    found.push_back({e.timestamp_ns, info.id, e.id, e.seq});
+                    return Visit::next;
+                });
+            if (!read) return core::Unexpected{read.error()};
+            if (read->events == 0) break;
+            from = read->next_seq;
+        }
+        if (found.size() > 2 * options_.dedup_events_max) keep_newest(found);
+    }
+    keep_newest(found);
+    // Inserted oldest first, so that the window evicts in time order.
+    dedup_.clear();
+    for (auto it = found.rbegin(); it != found.rend(); ++it) {
+        (void)dedup_.find_or_insert(it->stream, it->id, it->seq, 0, it->ts);
+    }
     return {};
 }
 
@@ -286,11 +389,9 @@ Result<Store::Impl::Head*> Store::Impl::head_for(std::string_view stream, Create
         if (!r) return core::Unexpected{r.error()};
         found = *r;
     }
-    const auto* stored = &found;
     Head head;
-    if (*stored) {
-        const detail::StreamRecord& r = **stored;
-        head = Head{r.id, r.last_seq, r.last_hash, r.last_epoch, r.last_timestamp_ns, 1};
+    if (found) {
+        head = head_of(*found, 1);
     } else {
         if (create == CreateMode::must_exist) {
             return core::make_error(errc::not_found,
@@ -303,9 +404,31 @@ Result<Store::Impl::Head*> Store::Impl::head_for(std::string_view stream, Create
         r.base_hash = core::genesis_hash;
         r.created_ns = now;
         created = r;
-        head = Head{r.id, r.last_seq, r.last_hash, r.last_epoch, r.last_timestamp_ns, 1};
+        head = head_of(r, 1);
     }
     return &heads_.emplace(std::string(stream), head).first->second;
+}
+
+Store::Impl::Head Store::Impl::head_of(const detail::StreamRecord& r, std::uint64_t generation) {
+    return Head{r.id,         r.last_seq,          r.last_hash,
+                r.last_epoch, r.last_timestamp_ns, r.confirmed_epoch,
+                generation};
+}
+
+Result<void> Store::Impl::writable() const {
+    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
+    return {};
+}
+
+void Store::Impl::submit_on_head(std::string_view stream, const Head& head,
+                                 detail::WriteOp::Body body,
+                                 std::vector<detail::DedupRecord> remembered, DoneCallback done) {
+    std::string name(stream);
+    detail::OpCallback callback =
+        wrap(name, head.generation, std::move(remembered), std::move(done));
+    writer_->submit(detail::WriteOp{head.id, std::move(name), head.generation, std::move(body),
+                                    std::move(callback)});
 }
 
 core::EventId Store::Impl::generate_id() {
@@ -360,99 +483,38 @@ void Store::Impl::reset_after_failure(const std::string& stream, std::uint64_t g
         heads_.erase(it);
         return;
     }
-    head = Head{stored->id,         stored->last_seq,          stored->last_hash,
-                stored->last_epoch, stored->last_timestamp_ns, generation + 1};
+    head = head_of(*stored, generation + 1);
 }
 
-Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback done) {
-    SPIRIT_TRY(validate(request));
-    std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
-
-    std::uint64_t sealed_bytes_estimate = 0;
-    for (const core::EventDraft& e : request.events) {
-        sealed_bytes_estimate +=
-            e.type.size() + e.metadata.size() + e.payload.size() + request.stream.size() + 96;
-    }
-    if (!writer_->has_room(sealed_bytes_estimate)) {
-        return core::make_error(
-            errc::overloaded,
-            fmt::format("stream {}: the storage queue is full; retry later", request.stream));
-    }
-    const core::TimestampNs now = options_.clock();
-    std::optional<detail::StreamRecord> created;
-    auto found = head_for(request.stream, request.create, created, request.policy, now);
-    if (!found) return core::Unexpected{found.error()};
-    Head& head = **found;
-    if (request.epoch < head.last_epoch) {
-        return core::make_error(
-            errc::invalid_argument,
-            fmt::format("stream {}: epoch {} is older than the stream's epoch {}", request.stream,
-                        request.epoch.value(), head.last_epoch.value()));
-    }
-    dedup_.evict_expired(now);
-
-    // One pass over the ids: a repeated one (in the window, or earlier in this
-    // batch) is a duplicate; a new one is remembered at the seq it will get.
-    const core::TimestampNs ts = std::max({now, last_ts_, head.last_ts});
-    AppendResult result;
-    result.epoch = request.epoch;
+std::vector<detail::DedupRecord> Store::Impl::remember_ids(const AppendRequest& request,
+                                                           const Head& head, core::TimestampNs ts,
+                                                           std::vector<Duplicate>& duplicates) {
     std::vector<detail::DedupRecord> remembered;
     core::Seq next = head.last_seq.next();
     for (std::size_t i = 0; i < request.events.size(); ++i) {
         const auto& id = request.events[i].id;
         if (id) {
             if (auto original = dedup_.find_or_insert(head.id, *id, next, head.generation, ts)) {
-                result.duplicates.push_back(
-                    Duplicate{static_cast<std::uint32_t>(i), original->seq});
+                duplicates.push_back(Duplicate{static_cast<std::uint32_t>(i), original->seq});
                 continue;
             }
             remembered.push_back(detail::DedupRecord{ts, *id, next});
         }
         next = next.next();
     }
-    auto make_callback = [&](std::vector<detail::DedupRecord> forget_on_failure) {
-        return wrap(std::string(request.stream), head.generation, std::move(forget_on_failure),
-                    [result, done = std::move(done)](Result<void> status) mutable {
-                        if (!status) {
-                            done(core::Unexpected{std::move(status).error()});
-                        } else {
-                            done(std::move(result));
-                        }
-                    });
-    };
-    if (result.duplicates.size() == request.events.size()) {
-        // A retry of something already sequenced: answer once everything
-        // queued before (the originals included) is durable.
-        if (created) heads_.erase(std::string(request.stream));
-        writer_->submit(detail::WriteOp{head.id, std::string(request.stream), head.generation,
-                                        detail::BarrierOp{}, make_callback({})});
-        return {};
-    }
-    if (request.expected_last_seq && *request.expected_last_seq != head.last_seq) {
-        for (const detail::DedupRecord& d : remembered)
-            dedup_.erase(head.id, d.id, head.generation);
-        const core::Seq last = head.last_seq;
-        if (created) heads_.erase(std::string(request.stream));
-        return core::make_error(
-            errc::expected_seq_mismatch,
-            fmt::format("stream {}: expected last seq {}, but it is {}", request.stream,
-                        request.expected_last_seq->value(), last.value()));
-    }
+    return remembered;
+}
 
-    // Seal. One timestamp per append, never behind an earlier one.
-    last_ts_ = ts;
+detail::AppendOp Store::Impl::seal(const AppendRequest& request, Head& head, core::TimestampNs ts,
+                                   const std::vector<Duplicate>& duplicates,
+                                   std::uint64_t sealed_bytes_estimate) {
     detail::AppendOp op;
     op.data.reserve(sealed_bytes_estimate);
-    op.ends.reserve(request.events.size() - result.duplicates.size());
+    op.ends.reserve(request.events.size() - duplicates.size());
     op.first_seq = head.last_seq.next();
-    op.create = created;
-    op.dedup = remembered;
     std::size_t next_duplicate = 0;
     for (std::size_t i = 0; i < request.events.size(); ++i) {
-        if (next_duplicate < result.duplicates.size() &&
-            result.duplicates[next_duplicate].index == i) {
+        if (next_duplicate < duplicates.size() && duplicates[next_duplicate].index == i) {
             ++next_duplicate;
             continue;
         }
@@ -465,445 +527,290 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
         head.last_seq = seq;
         op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
     }
-    SPIRIT_ASSERT(head.last_seq.next() == next);
+    SPIRIT_ASSERT(!op.ends.empty());
     head.last_epoch = request.epoch;
     head.last_ts = ts;
+    head.confirmed_epoch = request.epoch;  // checked: never below the confirmed epoch
+    op.last_hash = head.last_hash;
+    op.last_epoch = request.epoch;
+    op.last_ts = ts;
+    op.confirmed_epoch = request.epoch;
+    return op;
+}
+
+Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback done) {
+    SPIRIT_TRY(validate(request));
+    std::uint64_t sealed_bytes_estimate = 0;
+    for (const core::EventDraft& e : request.events) {
+        sealed_bytes_estimate +=
+            e.type.size() + e.metadata.size() + e.payload.size() + request.stream.size() + 96;
+    }
+    std::lock_guard lock(mutex_);
+    SPIRIT_TRY(writable());
+    if (!writer_->has_room(sealed_bytes_estimate)) {
+        return core::make_error(
+            errc::overloaded,
+            fmt::format("stream {}: the storage queue is full; retry later", request.stream));
+    }
+    const core::TimestampNs now = options_.clock();
+    std::optional<detail::StreamRecord> created;
+    auto found = head_for(request.stream, request.create, created, request.policy, now);
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    if (created) {
+        created->confirmed_epoch = request.epoch;
+        head.confirmed_epoch = request.epoch;
+    }
+    if (request.epoch < head.confirmed_epoch) {
+        return stale_epoch(request.stream, request.epoch, head.confirmed_epoch);
+    }
+    if (request.epoch < head.last_epoch) {  // only a store written before confirmed epochs
+        return core::make_error(
+            errc::stale_epoch,
+            fmt::format("stream {}: epoch {} is older than the stream's last epoch {}",
+                        request.stream, request.epoch.value(), head.last_epoch.value()));
+    }
+    dedup_.evict_expired(now);
+
+    // One pass over the ids: a repeated one (in the window, or earlier in this
+    // batch) is a duplicate; a new one is remembered at the seq it will get.
+    // One timestamp per append, never behind an earlier one.
+    const core::TimestampNs ts = std::max({now, last_ts_, head.last_ts});
+    AppendResult result;
+    result.epoch = request.epoch;
+    std::vector<detail::DedupRecord> remembered =
+        remember_ids(request, head, ts, result.duplicates);
+    if (result.duplicates.size() == request.events.size()) {
+        // A retry of something already sequenced: answer once everything
+        // queued before (the originals included) is durable.
+        if (created) heads_.erase(std::string(request.stream));
+        submit_on_head(request.stream, head, detail::BarrierOp{}, {},
+                       answer(std::move(result), std::move(done)));
+        return {};
+    }
+    if (request.expected_last_seq && *request.expected_last_seq != head.last_seq) {
+        for (const detail::DedupRecord& d : remembered) {
+            dedup_.erase(head.id, d.id, head.generation);
+        }
+        const core::Seq last = head.last_seq;
+        if (created) heads_.erase(std::string(request.stream));
+        return core::make_error(
+            errc::expected_seq_mismatch,
+            fmt::format("stream {}: expected last seq {}, but it is {}", request.stream,
+                        request.expected_last_seq->value(), last.value()));
+    }
+
+    last_ts_ = ts;
+    detail::AppendOp op = seal(request, head, ts, result.duplicates, sealed_bytes_estimate);
+    op.create = created;
+    op.dedup = remembered;
     result.first_seq = op.first_seq;
     result.last_seq = head.last_seq;
     result.stored = static_cast<std::uint32_t>(op.ends.size());
     result.timestamp_ns = ts;
     result.last_hash = head.last_hash;
-    op.last_hash = head.last_hash;
-    op.last_epoch = request.epoch;
-    op.last_ts = ts;
-    SPIRIT_ASSERT(result.stored > 0);
-    writer_->submit(detail::WriteOp{head.id, std::string(request.stream), head.generation,
-                                    std::move(op), make_callback(std::move(remembered))});
+    submit_on_head(request.stream, head, std::move(op), std::move(remembered),
+                   answer(std::move(result), std::move(done)));
     return {};
+}
+
+Result<detail::AppendOp> Store::Impl::copy_replicated(const ReplicatedAppend& request,
+                                                      const Head& head) const {
+    // Skip what this copy already has; the hash at its last seq must agree.
+    core::Digest prev = request.prev_hash;
+    core::Seq seq = request.prev_seq;
+    core::Epoch last_epoch = head.last_epoch;
+    detail::AppendOp op;
+    for (core::ByteView encoded : request.envelopes) {
+        auto view = core::verify_envelope(encoded, prev);
+        if (!view) return core::Unexpected{view.error()};
+        if (view->stream != request.stream) {
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {} seq {}: the envelope's stream field is {}", request.stream,
+                            seq.next().value(), view->stream));
+        }
+        if (view->seq != seq.next()) {
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {}: expected seq {}, the envelope's seq "
+                            "field is {}",
+                            request.stream, seq.next().value(), view->seq.value()));
+        }
+        if (view->epoch > request.epoch) {
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {} seq {}: the envelope's epoch field {} is "
+                            "newer than the sending master's epoch {}",
+                            request.stream, view->seq.value(), view->epoch.value(),
+                            request.epoch.value()));
+        }
+        seq = view->seq;
+        prev = view->hash;
+        if (seq <= head.last_seq) {
+            if (seq == head.last_seq && prev != head.last_hash) {
+                return core::make_error(
+                    errc::hash_mismatch,
+                    fmt::format("stream {} seq {}: hash mismatch, this copy has {}, the master "
+                                "sent {}",
+                                request.stream, seq.value(), core::digest_hex(head.last_hash),
+                                core::digest_hex(prev)));
+            }
+            continue;
+        }
+        if (view->epoch < last_epoch) {
+            return core::make_error(
+                errc::invalid_argument,
+                fmt::format("stream {} seq {}: the envelope's epoch field {} is "
+                            "older than the epoch {} before it",
+                            request.stream, seq.value(), view->epoch.value(), last_epoch.value()));
+        }
+        if (op.ends.empty()) op.first_seq = seq;
+        core::append(op.data, encoded);
+        op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
+        last_epoch = view->epoch;
+        op.last_ts = view->timestamp_ns;
+    }
+    op.last_hash = prev;
+    op.last_epoch = last_epoch;
+    // Confirmed in the master's epoch only once the copy holds its history.
+    const core::Seq end = std::max(head.last_seq, seq);
+    op.confirmed_epoch = end >= request.history ? std::max(head.confirmed_epoch, request.epoch)
+                                                : head.confirmed_epoch;
+    return op;
 }
 
 Result<void> Store::Impl::append_replicated(const ReplicatedAppend& request, AppendCallback done) {
     SPIRIT_TRY(core::validate_stream_name(request.stream, core::NameScope::system));
-    if (request.envelopes.empty()) {
-        return core::make_error(errc::invalid_argument,
-                                fmt::format("stream {}: nothing to replicate", request.stream));
+    if (request.envelopes.empty() || request.epoch == core::Epoch{0}) {
+        return core::make_error(
+            errc::invalid_argument,
+            fmt::format("stream {}: nothing to replicate, or epoch 0", request.stream));
     }
     std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
+    SPIRIT_TRY(writable());
     const core::TimestampNs now = options_.clock();
     std::optional<detail::StreamRecord> created;
     auto found = head_for(request.stream, CreateMode::if_missing, created, request.policy, now);
     if (!found) return core::Unexpected{found.error()};
     Head& head = **found;
+    // A copy new here starts where the master's retained stream starts.
     if (created) {
-        // A copy that starts where the master's retained stream starts.
-        created->first_seq = request.prev_seq.next();
-        created->last_seq = request.prev_seq;
-        created->base_hash = request.prev_hash;
-        created->last_hash = request.prev_hash;
-        head.last_seq = request.prev_seq;
-        head.last_hash = request.prev_hash;
+        start_after(*created, head, request.prev_seq, request.prev_hash,
+                    request.prev_seq >= request.history ? request.epoch : core::Epoch{0});
     }
     auto refuse = [&](core::Unexpected e) {
         if (created) heads_.erase(std::string(request.stream));
         return e;
     };
+    if (created) {
+        if (auto ok = check_start(request.stream, request.prev_seq, request.prev_hash); !ok) {
+            return refuse(core::Unexpected{ok.error()});
+        }
+    }
+    if (request.epoch < head.confirmed_epoch) {
+        return refuse(stale_epoch(request.stream, request.epoch, head.confirmed_epoch));
+    }
     if (request.prev_seq > head.last_seq) {
         return refuse(core::make_error(
             errc::invalid_argument,
             fmt::format("stream {}: this copy ends at seq {}, the master sent events after seq {}",
                         request.stream, head.last_seq.value(), request.prev_seq.value())));
     }
-    // Skip what this copy already has; the hash at its last seq must agree.
-    core::Digest prev = request.prev_hash;
-    core::Seq seq = request.prev_seq;
-    std::size_t skip = 0;
-    detail::AppendOp op;
-    op.create = created;
-    for (core::ByteView encoded : request.envelopes) {
-        auto view = core::verify_envelope(encoded, prev);
-        if (!view) return refuse(core::Unexpected{view.error()});
-        if (view->stream != request.stream || view->seq != seq.next()) {
-            return refuse(core::make_error(
-                errc::invalid_argument,
-                fmt::format("stream {}: expected seq {}, the master sent stream {} seq {}",
-                            request.stream, seq.next().value(), view->stream, view->seq.value())));
+    if (!created && request.prev_seq < head.last_seq) {
+        // The sender thinks this copy shorter than what is sequenced here.
+        // If commits are still in flight (a former master's), the position
+        // it was told is out of date: nothing can be checked against it.
+        auto txn = Txn::begin(env_, Txn::Mode::read);
+        if (!txn) return core::Unexpected{txn.error()};
+        auto stored = record(*txn, request.stream);
+        if (!stored) return core::Unexpected{stored.error()};
+        if (*stored && (*stored)->last_seq < head.last_seq) {
+            return core::make_error(
+                errc::busy,
+                fmt::format("stream {}: seqs {} to {} are not committed yet", request.stream,
+                            (*stored)->last_seq.next().value(), head.last_seq.value()));
         }
-        seq = view->seq;
-        prev = view->hash;
-        if (seq <= head.last_seq) {
-            ++skip;
-            if (seq == head.last_seq && prev != head.last_hash) {
-                return refuse(core::make_error(
-                    errc::hash_mismatch,
-                    fmt::format("stream {} seq {}: hash mismatch, this copy has {}, the master "
-                                "sent {}",
-                                request.stream, seq.value(), core::digest_hex(head.last_hash),
-                                core::digest_hex(prev))));
-            }
-            continue;
-        }
-        if (view->epoch < head.last_epoch) {
-            return refuse(core::make_error(
-                errc::invalid_argument,
-                fmt::format("stream {} seq {}: epoch {} is older than the copy's epoch {}",
-                            request.stream, seq.value(), view->epoch.value(),
-                            head.last_epoch.value())));
-        }
-        if (op.ends.empty()) op.first_seq = seq;
-        core::append(op.data, encoded);
-        op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
-        head.last_epoch = view->epoch;
-        head.last_ts = view->timestamp_ns;
     }
-    (void)skip;
+    auto op = copy_replicated(request, head);
+    if (!op) return refuse(core::Unexpected{op.error()});
     AppendResult result;
-    result.epoch = head.last_epoch;
-    if (op.ends.empty()) {
+    if (op->ends.empty()) {
         // All of it was here already: answer once what is queued is durable.
+        result.epoch = head.last_epoch;
         result.last_seq = head.last_seq;
         result.last_hash = head.last_hash;
-        writer_->submit(detail::WriteOp{
-            head.id, std::string(request.stream), head.generation, detail::BarrierOp{},
-            wrap(std::string(request.stream), head.generation, {},
-                 [result, done = std::move(done)](Result<void> status) mutable {
-                     if (!status) return done(core::Unexpected{std::move(status).error()});
-                     done(std::move(result));
-                 })});
+        submit_on_head(request.stream, head, detail::BarrierOp{}, {},
+                       answer(std::move(result), std::move(done)));
         return {};
     }
-    head.last_seq = seq;
-    head.last_hash = prev;
-    op.last_hash = prev;
-    op.last_epoch = head.last_epoch;
-    op.last_ts = head.last_ts;
+    op->create = created;
+    head.last_seq = core::Seq{op->first_seq.value() + op->ends.size() - 1};
+    head.last_hash = op->last_hash;
+    head.last_epoch = op->last_epoch;
+    head.last_ts = op->last_ts;
+    head.confirmed_epoch = op->confirmed_epoch;
     last_ts_ = std::max(last_ts_, head.last_ts);
-    result.first_seq = op.first_seq;
-    result.last_seq = seq;
-    result.stored = static_cast<std::uint32_t>(op.ends.size());
+    result.epoch = head.last_epoch;
+    result.first_seq = op->first_seq;
+    result.last_seq = head.last_seq;
+    result.stored = static_cast<std::uint32_t>(op->ends.size());
     result.timestamp_ns = head.last_ts;
-    result.last_hash = prev;
-    writer_->submit(
-        detail::WriteOp{head.id, std::string(request.stream), head.generation, std::move(op),
-                        wrap(std::string(request.stream), head.generation, {},
-                             [result, done = std::move(done)](Result<void> status) mutable {
-                                 if (!status)
-                                     return done(core::Unexpected{std::move(status).error()});
-                                 done(std::move(result));
-                             })});
+    result.last_hash = head.last_hash;
+    std::vector<detail::DedupRecord> remembered = op->dedup;
+    submit_on_head(request.stream, head, std::move(*op), std::move(remembered),
+                   answer(std::move(result), std::move(done)));
     return {};
 }
 
-Result<void> Store::Impl::truncate_after(std::string_view stream, core::Seq seq,
-                                         DoneCallback done) {
-    std::lock_guard lock(mutex_);
-    auto found = existing_head(stream);
-    if (!found) return core::Unexpected{found.error()};
-    Head& head = **found;
-    auto txn = Txn::begin(env_, Txn::Mode::read);
-    if (!txn) return core::Unexpected{txn.error()};
-    auto stored = record(*txn, stream);
-    if (!stored) return core::Unexpected{stored.error()};
-    if (!*stored) {
-        return core::make_error(
-            errc::busy, fmt::format("stream {}: its creation is not committed yet", stream));
-    }
-    const detail::StreamRecord& r = **stored;
-    if (seq < head.last_seq && seq > r.last_seq) {
-        return core::make_error(errc::busy,
-                                fmt::format("stream {}: seq {} is not committed yet (committed up "
-                                            "to {})",
-                                            stream, seq.value(), r.last_seq.value()));
-    }
-    if (seq.value() + 1 < r.first_seq.value()) {
+Result<void> Store::Impl::confirm_epoch(const ConfirmEpoch& request, DoneCallback done) {
+    SPIRIT_TRY(core::validate_stream_name(request.stream, core::NameScope::system));
+    if (request.epoch == core::Epoch{0}) {
         return core::make_error(errc::invalid_argument,
-                                fmt::format("stream {}: cannot truncate after seq {}: the stream "
-                                            "starts at seq {}",
-                                            stream, seq.value(), r.first_seq.value()));
+                                fmt::format("stream {}: epoch 0", request.stream));
     }
-    if (seq < head.last_seq) {
-        Head moved = head;
-        moved.last_seq = seq;
-        if (seq >= r.first_seq) {
-            auto key = detail::event_key(r.id, seq);
-            auto value = txn->get(dbis_.events, detail::view_of(key));
-            if (!value) return core::Unexpected{value.error()};
-            if (!*value) {
-                return core::make_error(errc::corrupt, fmt::format("stream {}: seq {} is missing",
-                                                                   stream, seq.value()));
-            }
-            auto view = core::decode_envelope(**value);
-            if (!view) {
-                return core::make_error(
-                    errc::corrupt,
-                    fmt::format("stream {} seq {}: {}", stream, seq.value(), view.error().detail));
-            }
-            moved.last_hash = view->hash;
-            moved.last_epoch = view->epoch;
-            moved.last_ts = view->timestamp_ns;
-        } else {
-            moved.last_hash = r.base_hash;
-        }
-        head = moved;
-        dedup_.erase_after(head.id, seq);
-    }
-    writer_->submit(
-        detail::WriteOp{head.id, std::string(stream), head.generation, detail::TruncateOp{seq},
-                        wrap(std::string(stream), head.generation, {}, std::move(done))});
-    return {};
-}
-
-Result<void> Store::Impl::trim_before(std::string_view stream, core::Seq seq, DoneCallback done) {
     std::lock_guard lock(mutex_);
-    auto found = existing_head(stream);
-    if (!found) return core::Unexpected{found.error()};
-    Head& head = **found;
-    writer_->submit(detail::WriteOp{head.id, std::string(stream), head.generation,
-                                    detail::TrimOp{seq}, unpoisoned(std::move(done))});
-    return {};
-}
-
-Result<void> Store::Impl::create_stream(std::string_view stream, const core::StreamPolicy& policy,
-                                        DoneCallback done) {
-    SPIRIT_TRY(core::validate_stream_name(stream, core::NameScope::system));
-    std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
+    SPIRIT_TRY(writable());
     std::optional<detail::StreamRecord> created;
-    auto found = head_for(stream, CreateMode::if_missing, created, policy, options_.clock());
+    auto found =
+        head_for(request.stream, CreateMode::if_missing, created, request.policy, options_.clock());
     if (!found) return core::Unexpected{found.error()};
-    if (!created) {
-        return core::make_error(errc::already_exists, fmt::format("stream {} exists", stream));
-    }
     Head& head = **found;
-    writer_->submit(
-        detail::WriteOp{head.id, std::string(stream), head.generation, detail::CreateOp{*created},
-                        wrap(std::string(stream), head.generation, {}, std::move(done))});
-    return {};
-}
-
-Result<void> Store::Impl::delete_stream(std::string_view stream, DoneCallback done) {
-    std::lock_guard lock(mutex_);
-    auto found = existing_head(stream);
-    if (!found) return core::Unexpected{found.error()};
-    const core::StreamId id = (*found)->id;
-    const std::uint64_t generation = (*found)->generation;
-    heads_.erase(heads_.find(stream));
-    dedup_.erase_after(id, core::Seq{0});
-    const std::string name(stream);
-    ++deleting_[name];
-    writer_->submit(detail::WriteOp{
-        id, name, generation, detail::DeleteOp{},
-        [this, name, done = std::move(done)](Result<void> status, detail::Poisoned) mutable {
-            {
-                std::lock_guard relock(mutex_);
-                auto it = deleting_.find(name);
-                if (it != deleting_.end() && --it->second == 0) deleting_.erase(it);
-            }
-            done(std::move(status));
-        }});
-    return {};
-}
-
-Result<void> Store::Impl::outbox_add(std::string_view stream,
-                                     std::span<const core::EventDraft> events, DoneCallback done) {
-    for (const core::EventDraft& e : events) {
-        if (!e.id) {
-            return core::make_error(errc::invalid_argument,
-                                    "outbox events need ids, so forwarding them twice is harmless");
+    if (created) {
+        if (auto ok = check_start(request.stream, request.seq, request.hash); !ok) {
+            heads_.erase(std::string(request.stream));
+            return ok;
         }
+        start_after(*created, head, request.seq, request.hash,
+                    request.seq >= request.history ? request.epoch : core::Epoch{0});
+        submit_on_head(request.stream, head, detail::CreateOp{*created}, {}, std::move(done));
+        return {};
     }
-    std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    if (auto failure = writer_->failure()) return core::Unexpected{*failure};
-    detail::OutboxAddOp op{next_outbox_id_++, detail::encode_outbox_entry(stream, events)};
-    writer_->submit(detail::WriteOp{core::StreamId{0}, std::string(stream), 0, std::move(op),
-                                    unpoisoned(std::move(done))});
-    return {};
-}
-
-Result<void> Store::Impl::outbox_remove(std::uint64_t id, DoneCallback done) {
-    std::lock_guard lock(mutex_);
-    if (closing_) return core::make_error(errc::shutting_down, "the store is closing");
-    writer_->submit(detail::WriteOp{core::StreamId{0}, "outbox", 0, detail::OutboxRemoveOp{id},
-                                    unpoisoned(std::move(done))});
-    return {};
-}
-
-Result<void> Store::Impl::set_cursor(std::string_view consumer, std::string_view stream,
-                                     core::Seq seq, DoneCallback done) {
-    SPIRIT_TRY(core::validate_stream_name(consumer));
-    std::lock_guard lock(mutex_);
-    auto found = existing_head(stream);
-    if (!found) return core::Unexpected{found.error()};
-    Head& head = **found;
-    writer_->submit(detail::WriteOp{head.id, std::string(stream), head.generation,
-                                    detail::CursorOp{std::string(consumer), seq},
-                                    unpoisoned(std::move(done))});
-    return {};
-}
-
-void Store::Impl::wait_until(const std::atomic<bool>& finished) {
-    while (!finished.load(std::memory_order_acquire)) {
-        writer_->drain_completed();
-        if (finished.load(std::memory_order_acquire)) break;
-        writer_->wait_for_completions(std::chrono::milliseconds(5));
+    if (request.epoch < head.confirmed_epoch) {
+        return stale_epoch(request.stream, request.epoch, head.confirmed_epoch);
     }
-}
-
-// --- Store: forwards to Impl ---
-
-Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Store::~Store() = default;
-
-Result<void> Store::append(const AppendRequest& request, AppendCallback done) {
-    return impl_->append(request, std::move(done));
-}
-
-Result<void> Store::append_replicated(const ReplicatedAppend& request, AppendCallback done) {
-    return impl_->append_replicated(request, std::move(done));
-}
-
-Result<AppendResult> Store::append_sync(const AppendRequest& request) {
-    std::atomic<bool> finished{false};
-    std::optional<Result<AppendResult>> out;
-    SPIRIT_TRY(impl_->append(request, [&](Result<AppendResult> r) {
-        out = std::move(r);
-        finished.store(true, std::memory_order_release);
-    }));
-    impl_->wait_until(finished);
-    return std::move(*out);
-}
-
-Result<void> Store::truncate_after(std::string_view stream, core::Seq seq, DoneCallback done) {
-    return impl_->truncate_after(stream, seq, std::move(done));
-}
-
-Result<void> Store::trim_before(std::string_view stream, core::Seq seq, DoneCallback done) {
-    return impl_->trim_before(stream, seq, std::move(done));
-}
-
-namespace {
-
-template <class Start>
-Result<void> run_sync(Store::Impl& impl, Start start) {
-    std::atomic<bool> finished{false};
-    Result<void> out;
-    SPIRIT_TRY(start([&](Result<void> r) {
-        out = std::move(r);
-        finished.store(true, std::memory_order_release);
-    }));
-    impl.wait_until(finished);
-    return out;
-}
-
-}  // namespace
-
-Result<void> Store::truncate_after_sync(std::string_view stream, core::Seq seq) {
-    return run_sync(*impl_, [&](DoneCallback done) {
-        return impl_->truncate_after(stream, seq, std::move(done));
-    });
-}
-
-Result<void> Store::trim_before_sync(std::string_view stream, core::Seq seq) {
-    return run_sync(*impl_, [&](DoneCallback done) {
-        return impl_->trim_before(stream, seq, std::move(done));
-    });
-}
-
-Result<void> Store::create_stream(std::string_view stream, const core::StreamPolicy& policy,
-                                  DoneCallback done) {
-    return impl_->create_stream(stream, policy, std::move(done));
-}
-
-Result<void> Store::delete_stream(std::string_view stream, DoneCallback done) {
-    return impl_->delete_stream(stream, std::move(done));
-}
-
-Result<void> Store::set_cursor(std::string_view consumer, std::string_view stream, core::Seq seq,
-                               DoneCallback done) {
-    return impl_->set_cursor(consumer, stream, seq, std::move(done));
-}
-
-Result<void> Store::outbox_add(std::string_view stream, std::span<const core::EventDraft> events,
-                               DoneCallback done) {
-    return impl_->outbox_add(stream, events, std::move(done));
-}
-
-Result<std::vector<OutboxEntry>> Store::outbox_read(std::size_t entries_max) const {
-    return impl_->outbox_read(entries_max);
-}
-
-Result<void> Store::outbox_remove(std::uint64_t id, DoneCallback done) {
-    return impl_->outbox_remove(id, std::move(done));
-}
-
-Result<std::uint64_t> Store::outbox_events() const {
-    return impl_->outbox_events();
-}
-
-Result<std::optional<core::Seq>> Store::cursor(std::string_view consumer,
-                                               std::string_view stream) const {
-    return impl_->cursor(consumer, stream);
-}
-
-std::size_t Store::drain_completed() {
-    return impl_->writer().drain_completed();
-}
-
-void Store::set_commit_notifier(std::function<void()> notifier) {
-    impl_->writer().set_commit_notifier(std::move(notifier));
-}
-
-Result<ReadSummary> Store::read(std::string_view stream, const ReadOptions& options,
-                                EventVisitor visitor) const {
-    return impl_->read(stream, options, visitor);
-}
-
-Result<core::Seq> Store::seq_at_time(std::string_view stream, core::TimestampNs ts) const {
-    return impl_->seq_at_time(stream, ts);
-}
-
-Result<std::optional<core::Envelope>> Store::read_last(std::string_view stream) const {
-    return impl_->read_last(stream);
-}
-
-Result<core::Seq> Store::seq_keeping_bytes(std::string_view stream, std::uint64_t bytes_max,
-                                           std::uint64_t events_max_walked) const {
-    return impl_->seq_keeping_bytes(stream, bytes_max, events_max_walked);
-}
-
-Result<std::optional<StreamInfo>> Store::stream_info(std::string_view stream) const {
-    return impl_->stream_info(stream);
-}
-
-Result<std::vector<StreamInfo>> Store::list_streams() const {
-    return impl_->list_streams({}, SIZE_MAX);
-}
-
-Result<std::vector<StreamInfo>> Store::list_streams(std::string_view after,
-                                                    std::size_t limit) const {
-    return impl_->list_streams(after, limit);
-}
-
-Result<VerifyReport> Store::verify(std::string_view stream) const {
-    return impl_->verify(stream);
-}
-
-Result<std::vector<core::Envelope>> Store::quarantined(std::string_view stream) const {
-    return impl_->quarantined(stream);
-}
-
-StoreStats Store::stats() const {
-    return impl_->writer().stats();
-}
-
-std::optional<core::Error> Store::failure() const {
-    return impl_->writer().failure();
-}
-
-const StoreOptions& Store::options() const {
-    return impl_->options_;
+    if (request.seq != head.last_seq) {
+        return core::make_error(
+            errc::invalid_argument,
+            fmt::format("stream {}: this copy ends at seq {} (hash {}), not at seq {} (hash {})",
+                        request.stream, head.last_seq.value(), core::digest_hex(head.last_hash),
+                        request.seq.value(), core::digest_hex(request.hash)));
+    }
+    if (request.hash != head.last_hash) {
+        return core::make_error(
+            errc::hash_mismatch,
+            fmt::format("stream {} seq {}: hash mismatch, this copy has {}, "
+                        "the confirmation names {}",
+                        request.stream, request.seq.value(), core::digest_hex(head.last_hash),
+                        core::digest_hex(request.hash)));
+    }
+    if (request.epoch == head.confirmed_epoch || request.seq < request.history) {
+        submit_on_head(request.stream, head, detail::BarrierOp{}, {}, std::move(done));
+        return {};
+    }
+    head.confirmed_epoch = request.epoch;
+    submit_on_head(request.stream, head, detail::ConfirmOp{request.epoch}, {}, std::move(done));
+    return {};
 }
 
 }  // namespace spirit::storage

@@ -39,11 +39,14 @@ class Store::Impl {
         core::Digest last_hash;
         core::Epoch last_epoch;
         core::TimestampNs last_ts;
+        core::Epoch confirmed_epoch;
         std::uint64_t generation = 1;  // bumped when the head is reset after a failure
     };
+    static Head head_of(const detail::StreamRecord& record, std::uint64_t generation);
 
     core::Result<void> append(const AppendRequest& request, AppendCallback done);
     core::Result<void> append_replicated(const ReplicatedAppend& request, AppendCallback done);
+    core::Result<void> confirm_epoch(const ConfirmEpoch& request, DoneCallback done);
     core::Result<void> truncate_after(std::string_view stream, core::Seq seq, DoneCallback done);
     core::Result<void> trim_before(std::string_view stream, core::Seq seq, DoneCallback done);
     core::Result<void> create_stream(std::string_view stream, const core::StreamPolicy& policy,
@@ -58,10 +61,15 @@ class Store::Impl {
     core::Result<std::vector<OutboxEntry>> outbox_read(std::size_t entries_max) const;
     core::Result<void> outbox_remove(std::uint64_t id, DoneCallback done);
     core::Result<std::uint64_t> outbox_events() const;
+    core::Result<void> put_node_value(std::string_view key, core::ByteView value,
+                                      DoneCallback done);
     // Blocks until `*finished` is set, draining completions meanwhile.
     void wait_until(const std::atomic<bool>& finished);
 
     core::Result<void> load_dedup_window();
+    core::Result<void> rebuild_id_window();
+    // Sorts `ids` newest first and keeps at most dedup_events_max of them.
+    void keep_newest(std::vector<detail::IdEntry>& ids) const;
 
     // --- reads (store_read.cc) ---
 
@@ -77,7 +85,12 @@ class Store::Impl {
     core::Result<std::vector<StreamInfo>> list_streams(std::string_view after,
                                                        std::size_t limit) const;
     core::Result<VerifyReport> verify(std::string_view stream) const;
-    core::Result<std::vector<core::Envelope>> quarantined(std::string_view stream) const;
+    core::Result<std::vector<std::optional<core::Digest>>> hashes_at(
+        std::string_view stream, std::span<const core::Seq> seqs) const;
+    core::Result<std::vector<QuarantineSummary>> quarantine_streams() const;
+    core::Result<QuarantinePage> quarantine_read(std::string_view stream,
+                                                 const QuarantineReadOptions& options) const;
+    core::Result<std::optional<core::Bytes>> node_value(std::string_view key) const;
 
     const StoreOptions options_;
     detail::Writer& writer() { return *writer_; }
@@ -91,6 +104,34 @@ class Store::Impl {
     // The head of a stream that must exist, for an op on it. REQUIRES: mutex_ held.
     core::Result<Head*> existing_head(std::string_view stream);
     core::Result<void> validate(const AppendRequest& request) const;
+    // Whether writes are accepted now. REQUIRES: mutex_ held.
+    core::Result<void> writable() const;
+    // The ids of `request`'s events: a repeated one (in the window, or
+    // earlier in the batch) goes to `duplicates`, a new producer id into the
+    // window at the seq it will get and to the returned list. REQUIRES: mutex_.
+    std::vector<detail::DedupRecord> remember_ids(const AppendRequest& request, const Head& head,
+                                                  core::TimestampNs ts,
+                                                  std::vector<Duplicate>& duplicates);
+    // Seals the events of `request` that are not duplicates onto `head`,
+    // moving it. REQUIRES: mutex_ held; at least one event is not a duplicate.
+    detail::AppendOp seal(const AppendRequest& request, Head& head, core::TimestampNs ts,
+                          const std::vector<Duplicate>& duplicates,
+                          std::uint64_t sealed_bytes_estimate);
+    // Checks `request`'s envelopes against `head` and copies the new ones
+    // into an op; `head` is not moved. The op's dedup holds every new
+    // envelope's id, unfiltered. REQUIRES: mutex_ held.
+    core::Result<detail::AppendOp> copy_replicated(const ReplicatedAppend& request,
+                                                   const Head& head) const;
+    // Keeps in op.dedup only the replicated ids that are inside the window
+    // at `now` and new to it, and inserts those. REQUIRES: mutex_ held.
+    // Sends `body` to the writer for `head`'s stream; the op poisons the
+    // stream if it fails. REQUIRES: mutex_ held.
+    void submit_on_head(std::string_view stream, const Head& head, detail::WriteOp::Body body,
+                        std::vector<detail::DedupRecord> remembered, DoneCallback done);
+    // Every committed envelope of (after, r.last_seq] decodes and sits at its
+    // seq; else errc::corrupt naming the stream and seq.
+    core::Result<void> check_removable(const detail::Txn& txn, std::string_view stream,
+                                       const detail::StreamRecord& r, core::Seq after) const;
     core::EventId generate_id();
     // After a poisoned failure: reload the head from LMDB and forget the ids
     // the failed op had remembered.
@@ -107,6 +148,7 @@ class Store::Impl {
     detail::Env env_;
     const detail::Dbis dbis_;
     std::unique_ptr<detail::Writer> writer_;
+    bool created_ = false;  // this open created the environment
 
     std::mutex mutex_;  // the sequencer lock
     bool closing_ = false;

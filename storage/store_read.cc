@@ -1,7 +1,9 @@
 // The read side of the store: every read runs in its own LMDB read
 // transaction and verifies each envelope's chain hash before handing it out,
 // because LMDB has no page checksums and the chain is what detects rot.
+// Also the quarantine's and the node database's readers.
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -38,6 +40,7 @@ StreamInfo info_of(std::string_view name, const StreamRecord& r) {
                       .first_seq = r.first_seq,
                       .last_seq = r.last_seq,
                       .last_epoch = r.last_epoch,
+                      .confirmed_epoch = r.confirmed_epoch,
                       .last_timestamp_ns = r.last_timestamp_ns,
                       .last_hash = r.last_hash,
                       .base_hash = r.base_hash,
@@ -342,26 +345,284 @@ Result<std::uint64_t> Store::Impl::outbox_events() const {
     return n;
 }
 
-Result<std::vector<core::Envelope>> Store::Impl::quarantined(std::string_view stream) const {
+Result<void> Store::Impl::check_removable(const Txn& txn, std::string_view stream,
+                                          const StreamRecord& r, core::Seq after) const {
+    if (after >= r.last_seq) return {};
+    auto cursor = Cursor::open(txn, dbis_.events);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    auto start = detail::event_key(r.id, after.next());
+    auto entry = cursor->seek(detail::view_of(start));
+    for (core::Seq seq = after.next(); seq <= r.last_seq;
+         seq = seq.next(), entry = cursor->step(MDB_NEXT)) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry || detail::event_key_stream((*entry)->first) != r.id ||
+            detail::event_key_seq((*entry)->first) != seq) {
+            return corrupt(stream, seq, "missing; nothing was quarantined");
+        }
+        auto view = core::decode_envelope((*entry)->second);
+        if (!view) {
+            return corrupt(stream, seq,
+                           fmt::format("the envelope does not decode ({}); nothing was "
+                                       "quarantined",
+                                       view.error().detail));
+        }
+        if (view->seq != seq || view->stream != stream) {
+            return corrupt(stream, seq,
+                           fmt::format("the envelope stored there names stream {} seq {}; "
+                                       "nothing was quarantined",
+                                       view->stream, view->seq.value()));
+        }
+    }
+    return {};
+}
+
+Result<std::vector<std::optional<core::Digest>>> Store::Impl::hashes_at(
+    std::string_view stream, std::span<const core::Seq> seqs) const {
+    if (seqs.size() > hashes_at_seqs_max) {
+        return core::make_error(errc::limit_exceeded,
+                                fmt::format("stream {}: hashes of {} seqs asked at once, limit {}",
+                                            stream, seqs.size(), hashes_at_seqs_max));
+    }
     auto txn = Txn::begin(env_, Txn::Mode::read);
     if (!txn) return core::Unexpected{txn.error()};
     auto stored = record(*txn, stream);
     if (!stored) return core::Unexpected{stored.error()};
-    if (!*stored)
+    if (!*stored) {
         return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
-    auto cursor = Cursor::open(*txn, dbis_.quarantine);
-    if (!cursor) return core::Unexpected{cursor.error()};
-    std::array<std::byte, 8> prefix;
-    core::store_be64(prefix.data(), (*stored)->id.value());
-    std::vector<core::Envelope> out;
-    for (auto entry = cursor->seek(detail::view_of(prefix));; entry = cursor->step(MDB_NEXT)) {
-        if (!entry) return core::Unexpected{entry.error()};
-        if (!*entry || !std::equal(prefix.begin(), prefix.end(), (*entry)->first.begin())) break;
-        auto view = core::decode_envelope((*entry)->second);
-        if (!view) continue;  // undecodable bytes stay in the database for inspection
-        out.push_back(core::Envelope::from_view(*view));
+    }
+    const StreamRecord& r = **stored;
+    std::vector<std::optional<core::Digest>> out;
+    out.reserve(seqs.size());
+    for (core::Seq seq : seqs) {
+        if (seq == core::Seq{0}) {
+            out.emplace_back(core::genesis_hash);
+        } else if (seq.next() == r.first_seq) {
+            out.emplace_back(r.base_hash);
+        } else if (seq < r.first_seq || seq > r.last_seq) {
+            out.emplace_back(std::nullopt);
+        } else {
+            auto key = detail::event_key(r.id, seq);
+            auto value = txn->get(dbis_.events, detail::view_of(key));
+            if (!value) return core::Unexpected{value.error()};
+            if (!*value) return corrupt(stream, seq, "missing");
+            auto view = core::decode_envelope(**value);
+            if (!view) return corrupt(stream, seq, view.error().detail);
+            out.emplace_back(view->hash);
+        }
     }
     return out;
+}
+
+namespace {
+
+// Quarantine keys: stream id ‖ seq ‖ epoch ‖ hash[0..8) (storage/keys.h).
+core::StreamId quarantine_key_stream(core::ByteView key) {
+    return core::StreamId{core::load_be64(key.data())};
+}
+core::Seq quarantine_key_seq(core::ByteView key) {
+    return core::Seq{core::load_be64(key.data() + 8)};
+}
+core::Epoch quarantine_key_epoch(core::ByteView key) {
+    return core::Epoch{core::load_be64(key.data() + 16)};
+}
+
+// The stream ids that have quarantined events, with the stream name their
+// envelopes carry (the live record's name if none decodes), in id order.
+// One seek per id.
+struct QuarantineGroup {
+    core::StreamId id;
+    std::string name;
+};
+
+Result<std::optional<std::string>> live_name_of(const Txn& txn, MDB_dbi streams,
+                                                core::StreamId id) {
+    auto cursor = Cursor::open(txn, streams);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    for (auto entry = cursor->step(MDB_FIRST);; entry = cursor->step(MDB_NEXT)) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) return std::optional<std::string>{};
+        std::string_view name = core::as_chars((*entry)->first);
+        auto r = detail::decode_stream_record((*entry)->second, name);
+        if (!r) return core::Unexpected{r.error()};
+        if (r->id == id) return std::optional<std::string>{std::string(name)};
+    }
+}
+
+Result<std::vector<QuarantineGroup>> quarantine_groups(const Txn& txn, MDB_dbi quarantine,
+                                                       MDB_dbi streams) {
+    auto cursor = Cursor::open(txn, quarantine);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    std::vector<QuarantineGroup> groups;
+    auto entry = cursor->step(MDB_FIRST);
+    for (;;) {
+        if (!entry) return core::Unexpected{entry.error()};
+        if (!*entry) break;
+        if ((*entry)->first.size() != sizeof(detail::QuarantineKey)) {
+            return core::make_error(errc::corrupt, "a quarantine key has the wrong size");
+        }
+        const core::StreamId id = quarantine_key_stream((*entry)->first);
+        std::optional<std::string> name;
+        // The first entry that decodes names the stream (only a store older
+        // than truncation's checks holds entries that do not).
+        while (!name) {
+            if (auto view = core::decode_envelope((*entry)->second)) {
+                name = std::string(view->stream);
+                break;
+            }
+            entry = cursor->step(MDB_NEXT);
+            if (!entry) return core::Unexpected{entry.error()};
+            if (!*entry || quarantine_key_stream((*entry)->first) != id) break;
+        }
+        if (!name) {
+            auto live = live_name_of(txn, streams, id);
+            if (!live) return core::Unexpected{live.error()};
+            if (!*live) {
+                return core::make_error(
+                    errc::corrupt, fmt::format("quarantined events of stream id {} do not decode "
+                                               "and no stream has that id",
+                                               id.value()));
+            }
+            name = std::move(*live);
+        }
+        groups.push_back(QuarantineGroup{id, std::move(*name)});
+        if (id.value() == UINT64_MAX) break;
+        // The next stream id's first entry.
+        std::array<std::byte, 8> next;
+        core::store_be64(next.data(), id.value() + 1);
+        entry = cursor->seek(detail::view_of(next));
+    }
+    return groups;
+}
+
+}  // namespace
+
+Result<std::vector<QuarantineSummary>> Store::Impl::quarantine_streams() const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto groups = quarantine_groups(*txn, dbis_.quarantine, dbis_.streams);
+    if (!groups) return core::Unexpected{groups.error()};
+    // A name may have several ids: a stream deleted and created again.
+    std::map<std::string, QuarantineSummary, std::less<>> by_name;
+    std::map<std::string, std::map<core::Epoch, std::uint64_t>, std::less<>> epochs;
+    auto cursor = Cursor::open(*txn, dbis_.quarantine);
+    if (!cursor) return core::Unexpected{cursor.error()};
+    for (const QuarantineGroup& g : *groups) {
+        QuarantineSummary& summary = by_name[g.name];
+        std::map<core::Epoch, std::uint64_t>& counts = epochs[g.name];
+        std::array<std::byte, 8> prefix;
+        core::store_be64(prefix.data(), g.id.value());
+        for (auto entry = cursor->seek(detail::view_of(prefix));; entry = cursor->step(MDB_NEXT)) {
+            if (!entry) return core::Unexpected{entry.error()};
+            if (!*entry || quarantine_key_stream((*entry)->first) != g.id) break;
+            const core::Seq seq = quarantine_key_seq((*entry)->first);
+            if (summary.count == 0 || seq < summary.seq_min) summary.seq_min = seq;
+            if (summary.count == 0 || seq > summary.seq_max) summary.seq_max = seq;
+            ++summary.count;
+            ++counts[quarantine_key_epoch((*entry)->first)];
+        }
+    }
+    std::vector<QuarantineSummary> out;
+    out.reserve(by_name.size());
+    for (auto& [name, summary] : by_name) {
+        summary.stream = name;
+        for (const auto& [epoch, count] : epochs[name]) {
+            summary.epochs.push_back(QuarantineEpochCount{epoch, count});
+        }
+        out.push_back(std::move(summary));
+    }
+    return out;
+}
+
+namespace {
+
+// A quarantine entry's place in a stream's order: (seq, epoch, hash[0..8)),
+// then the stream id, for names that had several.
+struct QuarantineOrder {
+    core::Seq seq;
+    core::Epoch epoch;
+    std::array<std::byte, 8> hash_prefix;
+    friend auto operator<=>(const QuarantineOrder&, const QuarantineOrder&) = default;
+};
+
+QuarantineOrder order_of(core::ByteView key) {
+    QuarantineOrder o{quarantine_key_seq(key), quarantine_key_epoch(key), {}};
+    std::memcpy(o.hash_prefix.data(), key.data() + 24, 8);
+    return o;
+}
+
+QuarantineOrder order_of(const QuarantinePosition& p) {
+    QuarantineOrder o{p.seq, p.epoch, {}};
+    std::memcpy(o.hash_prefix.data(), p.hash.bytes.data(), 8);
+    return o;
+}
+
+}  // namespace
+
+Result<QuarantinePage> Store::Impl::quarantine_read(std::string_view stream,
+                                                    const QuarantineReadOptions& options) const {
+    const std::size_t events_max = std::min(options.events_max, quarantine_read_events_max);
+    QuarantinePage page;
+    if (events_max == 0) return page;
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto groups = quarantine_groups(*txn, dbis_.quarantine, dbis_.streams);
+    if (!groups) return core::Unexpected{groups.error()};
+    // Up to events_max + 1 entries after `after` from each stream id of this
+    // name, merged in order; the views live as long as the transaction.
+    struct Candidate {
+        QuarantineOrder order;
+        core::ByteView value;
+    };
+    std::vector<Candidate> candidates;
+    for (const QuarantineGroup& g : *groups) {
+        if (g.name != stream) continue;
+        auto cursor = Cursor::open(*txn, dbis_.quarantine);
+        if (!cursor) return core::Unexpected{cursor.error()};
+        auto start = options.after
+                         ? detail::quarantine_key(g.id, options.after->seq, options.after->epoch,
+                                                  options.after->hash)
+                         : detail::quarantine_key(g.id, core::Seq{0}, core::Epoch{0}, {});
+        std::size_t taken = 0;
+        for (auto entry = cursor->seek(detail::view_of(start)); taken <= events_max;
+             entry = cursor->step(MDB_NEXT)) {
+            if (!entry) return core::Unexpected{entry.error()};
+            if (!*entry || quarantine_key_stream((*entry)->first) != g.id) break;
+            QuarantineOrder order = order_of((*entry)->first);
+            if (options.after && order <= order_of(*options.after)) continue;
+            candidates.push_back(Candidate{order, (*entry)->second});
+            ++taken;
+        }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.order < b.order; });
+    std::size_t bytes = 0;
+    for (const Candidate& c : candidates) {
+        if (page.events.size() == events_max ||
+            (!page.events.empty() && bytes + c.value.size() > options.bytes_max)) {
+            const QuarantinedEvent& last = page.events.back();
+            page.next = QuarantinePosition{last.seq, last.epoch, last.envelope.hash};
+            break;
+        }
+        auto view = core::decode_envelope(c.value);
+        if (!view) {
+            return corrupt(
+                stream, c.order.seq,
+                fmt::format("a quarantined envelope does not decode: {}", view.error().detail));
+        }
+        bytes += c.value.size();
+        page.events.push_back(
+            QuarantinedEvent{view->seq, view->epoch, core::Envelope::from_view(*view)});
+    }
+    return page;
+}
+
+Result<std::optional<core::Bytes>> Store::Impl::node_value(std::string_view key) const {
+    auto txn = Txn::begin(env_, Txn::Mode::read);
+    if (!txn) return core::Unexpected{txn.error()};
+    auto value = txn->get(dbis_.node, core::as_bytes(key));
+    if (!value) return core::Unexpected{value.error()};
+    if (!*value) return std::optional<core::Bytes>{};
+    return std::optional<core::Bytes>{core::Bytes((*value)->begin(), (*value)->end())};
 }
 
 }  // namespace spirit::storage

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "storage/file_reserve.h"
+#include "storage/histogram.h"
 #include "storage/lmdb.h"
 #include "storage/store.h"
 #include "storage/stream_record.h"
@@ -67,11 +68,23 @@ struct AppendOp {
     core::Digest last_hash;
     core::Epoch last_epoch;
     core::TimestampNs last_ts;
+    core::Epoch confirmed_epoch;         // the record's becomes at least this
     std::optional<StreamRecord> create;  // the stream's record, if this op creates it
     std::vector<DedupRecord> dedup;
 };
+// Moves the envelopes after `after` into quarantine, and their ids out of
+// the ids database.
 struct TruncateOp {
     core::Seq after;
+};
+// Sets the stream's confirmed epoch (the sequencer checked the position).
+struct ConfirmOp {
+    core::Epoch epoch;
+};
+// Puts a value into the `node` database.
+struct NodeValueOp {
+    std::string key;
+    core::Bytes value;
 };
 struct TrimOp {
     core::Seq before;
@@ -110,10 +123,11 @@ using OpCallback = std::move_only_function<void(core::Result<void>, Poisoned)>;
 struct WriteOp {
     core::StreamId stream_id;
     std::string stream_name;
+    using Body = std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp,
+                              OutboxAddOp, OutboxRemoveOp, ConfirmOp, NodeValueOp>;
+
     std::uint64_t generation = 0;  // of the stream's head when the op was sequenced
-    std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp, OutboxAddOp,
-                 OutboxRemoveOp>
-        body;
+    Body body;
     OpCallback done;
 
     std::uint64_t queued_bytes() const;
@@ -158,16 +172,49 @@ class Writer {
     // Set once an unrecoverable I/O error happened.
     std::optional<core::Error> failure() const;
     StoreStats stats() const;
+    // Commit latency, sync latency and batch size histograms (thread-safe).
+    CommitMetrics commit_metrics() const;
 
  private:
     enum class Applied { done, partial };
 
+    // An error as the writer reports it, and whether it puts the store in
+    // the failed state (see the failure rules above).
+    struct Classified {
+        core::Error error;
+        std::optional<core::Error> failure;  // set: enter the failed state with it
+    };
+
     void run();
     std::vector<WriteOp> take_group(std::unique_lock<std::mutex>& lock);
     void process_group(std::vector<WriteOp>& group);
+    // The ops of `group` that may be written; the others (after the failed
+    // state, or poisoned) are completed with their error.
+    std::vector<WriteOp> take_live(std::vector<WriteOp>& group);
+    // Applies `live` in order until an op fails, is partial (it and the ops
+    // after it move to carry_ and leave `live`), or all are applied.
+    struct AppliedOps {
+        std::size_t applied;  // index of the failing op, or live.size()
+        std::optional<core::Error> error;
+    };
+    AppliedOps apply_ops(Txn& txn, std::vector<WriteOp>& live);
+    // After a failed transaction: fails the ops in it and carries the
+    // untried ones to the next.
+    void fail_txn(std::vector<WriteOp>& live, std::size_t applied, const core::Error& error,
+                  std::uint64_t group_events);
+    // After a commit: counters, sync scheduling, completions.
+    void committed(std::vector<WriteOp>& live, std::uint64_t group_events,
+                   std::uint64_t group_bytes);
     core::Result<Applied> apply(Txn& txn, WriteOp& op);
     core::Result<void> apply_append(Txn& txn, WriteOp& op, AppendOp& body);
+    core::Result<void> put_ids(Txn& txn, const WriteOp& op, const std::vector<DedupRecord>& ids);
     core::Result<Applied> apply_truncate(Txn& txn, WriteOp& op, const TruncateOp& body);
+    // Moves one envelope of the truncated range into quarantine and its id
+    // out of the ids database. REQUIRES: `value` decoded (check_slice).
+    core::Result<void> quarantine_one(Txn& txn, const WriteOp& op, core::Seq seq,
+                                      core::ByteView value, Cursor& quarantine);
+    core::Result<void> apply_confirm(Txn& txn, WriteOp& op, const ConfirmOp& body);
+    core::Result<void> apply_node_value(Txn& txn, const NodeValueOp& body);
     core::Result<Applied> apply_trim(Txn& txn, WriteOp& op, const TrimOp& body);
     core::Result<void> apply_cursor(Txn& txn, WriteOp& op, const CursorOp& body);
     core::Result<void> put_next_stream_id(Txn& txn, core::StreamId created);
@@ -175,6 +222,11 @@ class Writer {
     core::Result<StreamRecord*> record_for(Txn& txn, const WriteOp& op);
     core::Result<void> put_records(Txn& txn);
     core::Result<void> refresh_last_event_key(Txn& txn);
+    // The last keys of the events and ids databases as LMDB holds them, read
+    // when the writer starts.
+    core::Result<void> load_last_keys();
+    // Whether `key` may be put with MDB_APPEND after `last`.
+    bool at_end(core::ByteView key, const std::vector<std::byte>& last) const;
     core::Result<void> prune_ids(Txn& txn);
     // An upper bound on how far past the pages in use a transaction of
     // `ops` writes (FileReserve's rule); FileReserve::unbounded if unknown.
@@ -182,7 +234,9 @@ class Writer {
                                       std::optional<std::uint64_t> free_list_pages,
                                       std::uint64_t page);
     void periodic_sync();
-    core::Error classify(const core::Error& error, std::string_view context);
+    // Pure: says what `error` means; enter_failed_state applies it.
+    Classified classify(const core::Error& error, std::string_view context) const;
+    void enter_failed_state(const core::Error& failure);
     void fail_group(std::vector<WriteOp>& ops, std::size_t first, std::size_t end,
                     const core::Error& error);
     void complete(WriteOp& op, core::Result<void> status, Poisoned poisoned = Poisoned::no);
@@ -217,8 +271,11 @@ class Writer {
     std::vector<Completion> finished_;
     std::map<core::StreamId, std::pair<std::uint64_t, core::Error>> poisoned_;
     std::map<std::string, StreamRecord, std::less<>> dirty_records_;
+    // The largest keys of the events and ids databases: a put past them uses
+    // MDB_APPEND. Unknown (every put in place) if they could not be read.
     std::vector<std::byte> last_event_key_;
     std::vector<std::byte> last_id_key_;
+    bool last_keys_known_ = false;
     bool unsynced_ = false;
     std::chrono::steady_clock::time_point next_sync_;
 
@@ -229,6 +286,13 @@ class Writer {
     std::atomic<std::uint64_t> failed_commits_{0};
     std::atomic<std::uint64_t> preallocated_{0};
     std::atomic<std::uint64_t> preallocate_bound_misses_{0};
+    // Recorded by the writer thread, read by any: microseconds from a write
+    // transaction's begin to its commit; of the call that makes a commit
+    // durable (the commit in SyncMode::always, the sync in periodic); events
+    // per committed transaction.
+    Histogram commit_us_{duration_us_bounds()};
+    Histogram sync_us_{duration_us_bounds()};
+    Histogram batch_events_{batch_events_bounds()};
 
     const std::uint64_t page_bytes_;  // LMDB's page size
     FileReserve reserve_;

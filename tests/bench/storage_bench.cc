@@ -11,9 +11,16 @@
 //            batch is hashed while the writer puts and commits the previous
 //            one, and each commit holds one batch, as the raw loop's does;
 //   store+   the same with 16 appends in flight: group commit merges them.
+//   replicated  append_replicated of envelopes a master store sealed before
+//            the clock starts (read back into memory), `batch` per request,
+//            two requests in flight: a slave's write path (verify, copy,
+//            put, and the event ids it records for the idempotency window).
 // Each row prints events/s, payload MB/s, fsyncs (commits) per 1,000
-// events, and the store's rate as a ratio of raw.
+// events, the store's rate as a ratio of raw, and for the store's rows the
+// process's CPU time per event (all threads), which other load on the
+// machine disturbs less than the rate.
 #include <lmdb.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -37,7 +44,18 @@ struct Rate {
     double events_per_s = 0;
     double mb_per_s = 0;
     double syncs_per_1000 = 0;
+    double cpu_us_per_event = 0;  // process CPU (every thread), where measured
 };
+
+// User + system CPU of the whole process so far, in microseconds.
+double process_cpu_us() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto us = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+    };
+    return us(u.ru_utime) + us(u.ru_stime);
+}
 
 struct Settings {
     double seconds = 2.0;
@@ -128,6 +146,7 @@ Rate store_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
     std::uint64_t acked = 0;
     std::uint64_t submitted = 0;
     const std::uint64_t cap = events_cap(batch, mode);
+    const double cpu_start = process_cpu_us();
     auto start = Clock::now();
     auto deadline = start + std::chrono::duration<double>(s.seconds);
     bool stop = false;
@@ -163,6 +182,7 @@ Rate store_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
         commits.wait_and_drain();
     }
     double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu_us = process_cpu_us() - cpu_start;
     storage::StoreStats stats = store.stats();
     opened->reset();
     std::filesystem::remove_all(dir);
@@ -170,7 +190,119 @@ Rate store_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
     return Rate{
         events_done / elapsed, events_done * static_cast<double>(s.payload_bytes) / elapsed / 1e6,
         mode == storage::SyncMode::always ? static_cast<double>(stats.syncs) * 1000.0 / events_done
-                                          : 0.0};
+                                          : 0.0,
+        cpu_us / events_done};
+}
+
+// Envelopes of one stream sealed by a master store, in seq order.
+std::vector<core::Bytes> sealed_envelopes(const Settings& s, std::uint64_t count) {
+    std::filesystem::path dir = s.dir / "master";
+    std::filesystem::remove_all(dir);
+    storage::StoreOptions options;
+    options.data_dir = dir;
+    options.sync_mode = storage::SyncMode::none;
+    options.map_bytes = std::size_t{32} << 30;
+    auto opened = storage::Store::open(options);
+    if (!opened) {
+        std::fprintf(stderr, "open: %s\n", opened.error().message().c_str());
+        std::exit(1);
+    }
+    storage::Store& store = **opened;
+    const std::string payload(s.payload_bytes, 'p');
+    std::vector<core::EventDraft> events(
+        1024, core::EventDraft{std::nullopt, "bench", {}, core::as_bytes(payload)});
+    for (std::uint64_t n = 0; n < count; n += events.size()) {
+        events.resize(std::min<std::uint64_t>(events.size(), count - n));
+        auto r = store.append_sync({.stream = "bench", .events = events});
+        if (!r) {
+            std::fprintf(stderr, "append: %s\n", r.error().message().c_str());
+            std::exit(1);
+        }
+    }
+    std::vector<core::Bytes> out;
+    out.reserve(count);
+    for (core::Seq next{1}; out.size() < count;) {
+        auto r = store.read("bench", {.from_seq = next, .events_max = 65'536},
+                            [&](const core::EnvelopeView&, core::ByteView encoded) {
+                                out.emplace_back(encoded.begin(), encoded.end());
+                                return storage::Visit::next;
+                            });
+        if (!r || r->events == 0) {
+            std::fprintf(stderr, "read: %s\n", r ? "short" : r.error().message().c_str());
+            std::exit(1);
+        }
+        next = r->next_seq;
+    }
+    opened->reset();
+    std::filesystem::remove_all(dir);
+    return out;
+}
+
+Rate replicated_appends(const Settings& s, storage::SyncMode mode, std::size_t batch,
+                        const std::vector<core::Bytes>& envelopes) {
+    std::filesystem::path dir = s.dir / "slave";
+    std::filesystem::remove_all(dir);
+    storage::StoreOptions options;
+    options.data_dir = dir;
+    options.sync_mode = mode;
+    options.map_bytes = std::size_t{32} << 30;
+    auto opened = storage::Store::open(options);
+    if (!opened) {
+        std::fprintf(stderr, "open: %s\n", opened.error().message().c_str());
+        std::exit(1);
+    }
+    storage::Store& store = **opened;
+    test::CommitWaiter commits(store);
+    std::vector<core::ByteView> views(envelopes.begin(), envelopes.end());
+    std::vector<core::Digest> hashes;
+    hashes.reserve(envelopes.size());
+    for (const core::Bytes& e : envelopes) hashes.push_back(core::decode_envelope(e)->hash);
+
+    int in_flight = 0;
+    std::uint64_t acked = 0;
+    std::uint64_t submitted = 0;
+    const double cpu_start = process_cpu_us();
+    auto start = Clock::now();
+    auto deadline = start + std::chrono::duration<double>(s.seconds);
+    bool stop = false;
+    while (!stop || in_flight > 0) {
+        if (!stop && (Clock::now() >= deadline || submitted >= envelopes.size())) stop = true;
+        while (!stop && in_flight < 2 && submitted < envelopes.size()) {
+            const std::size_t n = std::min<std::size_t>(batch, envelopes.size() - submitted);
+            storage::ReplicatedAppend request{
+                .stream = "bench",
+                .prev_seq = core::Seq{submitted},
+                .prev_hash = submitted == 0 ? core::Digest{} : hashes[submitted - 1],
+                .envelopes = std::span<const core::ByteView>(views).subspan(submitted, n)};
+            auto r = store.append_replicated(request, [&](core::Result<storage::AppendResult> res) {
+                if (!res) {
+                    std::fprintf(stderr, "append_replicated: %s\n", res.error().message().c_str());
+                    std::exit(1);
+                }
+                --in_flight;
+                acked += res->stored;
+            });
+            if (!r) {
+                std::fprintf(stderr, "append_replicated: %s\n", r.error().message().c_str());
+                std::exit(1);
+            }
+            ++in_flight;
+            submitted += n;
+        }
+        if (in_flight == 0) break;
+        commits.wait_and_drain();
+    }
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu_us = process_cpu_us() - cpu_start;
+    storage::StoreStats stats = store.stats();
+    opened->reset();
+    std::filesystem::remove_all(dir);
+    double events_done = static_cast<double>(acked);
+    return Rate{
+        events_done / elapsed, events_done * static_cast<double>(s.payload_bytes) / elapsed / 1e6,
+        mode == storage::SyncMode::always ? static_cast<double>(stats.syncs) * 1000.0 / events_done
+                                          : 0.0,
+        cpu_us / events_done};
 }
 
 std::size_t envelope_bytes(std::size_t payload_bytes) {
@@ -206,6 +338,7 @@ void print_row(const char* mode, std::size_t batch, const char* what, const Rate
     std::printf("%-7s %6zu  %-22s %12.0f %9.1f %10.2f", mode, batch, what, r.events_per_s,
                 r.mb_per_s, r.syncs_per_1000);
     if (base != nullptr) std::printf("   %5.2fx", r.events_per_s / base->events_per_s);
+    if (r.cpu_us_per_event > 0) std::printf("   %6.2f cpu us/event", r.cpu_us_per_event);
     std::printf("\n");
     std::fflush(stdout);
 }
@@ -261,6 +394,16 @@ int main(int argc, char** argv) {
                     continue;
                 print_row(name, batch, v.what,
                           store_appends(s, mode, batch, v.in_flight, v.producer_ids), &raw);
+            }
+            const char* replicated = "replicated, 2 in flight";
+            if (s.only.empty() || std::string(replicated).find(s.only) != std::string::npos) {
+                // Enough envelopes for the whole measurement at the rates seen here.
+                const std::uint64_t count = std::min<std::uint64_t>(
+                    events_cap(batch, mode),
+                    static_cast<std::uint64_t>(s.seconds * (batch == 1 ? 20'000 : 1'500'000)));
+                auto envelopes = sealed_envelopes(s, std::max<std::uint64_t>(count, batch));
+                print_row(name, batch, replicated, replicated_appends(s, mode, batch, envelopes),
+                          &raw);
             }
         }
     }

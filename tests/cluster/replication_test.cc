@@ -1,9 +1,10 @@
 // Replication between three real spiritd processes on loopback (node-a is
-// the master): copies end byte-identical; a slave killed or wiped catches
-// up; immediate acks wait for the copies they promise; a corrupted envelope
-// is refused by the slaves; a slave cut off from its master keeps eventual
+// the configured master): copies end byte-identical; a slave killed or
+// wiped catches up; immediate acks wait for the copies they promise and name
+// the nodes that hold them; a slave cut off from its master keeps eventual
 // publishes in its outbox and forwards them once each, in order; consumers
 // on the master see an immediate event exactly when its copies are durable.
+// (A master that lies is in lying_peer_test.cc.)
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -15,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "core/identity.h"
 #include "tests/cluster/cluster_harness.h"
 
 using namespace spirit;
@@ -105,7 +107,12 @@ TEST_CASE("200,000 events to an eventual and an immediate stream end identical o
     }
     for (const auto& r : immediate) {
         REQUIRE(r.kind == proto::AckKind::replicated);
-        CHECK(r.holders.size() >= 2);  // a majority of 3, the master among them
+        // A majority of 3, the master first, each holder a node of the cluster.
+        REQUIRE(r.holders.size() >= 2);
+        CHECK(r.holders[0] == "node-a");
+        for (std::size_t h = 1; h < r.holders.size(); ++h) {
+            CHECK((r.holders[h] == "node-b" || r.holders[h] == "node-c"));
+        }
     }
     all_copies_equal(cluster, "ev.orders");
     all_copies_equal(cluster, "imm.orders");
@@ -135,6 +142,10 @@ TEST_CASE("a slave killed mid-stream, or wiped, catches up from the master", "[c
     cluster.node("node-b").start();
     publish(*client, "log", 5'000, "c");
     all_copies_equal(cluster, "log");
+    // It caught up from where its copy ended, not from the start.
+    const auto b = status(cluster.node("node-b"));
+    CHECK(b.events_written > 5'000);
+    CHECK(b.events_written < 40'000);
 
     cluster.node("node-c").stop();
     std::filesystem::remove_all(cluster.node("node-c").data_dir());
@@ -162,7 +173,7 @@ TEST_CASE("immediate acks wait for their copies: all blocks on a paused slave, m
     auto majority = client->publish("imm.orders", std::span(&e, 1));
     REQUIRE(majority);
     CHECK(majority->kind == proto::AckKind::replicated);
-    CHECK(majority->holders.size() == 2);
+    CHECK(majority->holders == std::vector<std::string>{"node-a", "node-b"});
     REQUIRE(::kill(paused, SIGCONT) == 0);
     // The paused slave catches up; acks=all publishes succeed again.
     auto resumed = client->publish("all.orders", std::span(&e, 1));
@@ -170,39 +181,8 @@ TEST_CASE("immediate acks wait for their copies: all blocks on a paused slave, m
         resumed = client->publish("all.orders", std::span(&e, 1));
     }
     REQUIRE(resumed);
-    CHECK(resumed->holders.size() == 3);
+    CHECK(resumed->holders == std::vector<std::string>{"node-a", "node-b", "node-c"});
     all_copies_equal(cluster, "all.orders");
-}
-
-TEST_CASE("a corrupted envelope on the wire is refused by the slaves and reported", "[cluster]") {
-    // The master flips a payload byte of stream "bad" seq 5 on its way out.
-    test::Cluster cluster({.master_env = {"SPIRIT_TEST_CORRUPT_REPLICATION=bad:5"}});
-    cluster.start_all();
-    cluster.wait_connected();
-    auto client = cluster.node("node-a").client();
-    publish(*client, "bad", 4, "x", 1);
-    all_copies_equal(cluster, "bad");  // seqs 1..4 reach every slave intact
-    publish(*client, "bad", 6, "x", 1);
-    publish(*client, "good", 10, "y", 1);
-    all_copies_equal(cluster, "good");
-    for (std::size_t i = 1; i < cluster.size(); ++i) {
-        test::Daemon& slave = cluster.node(i);
-        proto::StatusReply s;
-        for (int tries = 0; tries < 100; ++tries) {
-            s = status(slave);
-            if (!s.replication_errors.empty()) break;
-            std::this_thread::sleep_for(milliseconds(20));
-        }
-        // Nothing from the corrupted envelope on is stored.
-        CHECK(info(slave, "bad").last_seq == core::Seq{4});
-        REQUIRE(s.replication_errors.size() == 1);
-        CHECK(s.replication_errors[0].stream == "bad");
-        CHECK_THAT(s.replication_errors[0].message, Contains("stream bad seq 5: hash mismatch"));
-        CHECK_THAT(slave.log(), Contains("replication of stream bad stopped"));
-    }
-    const auto m = status(cluster.node("node-a"));
-    CHECK(m.replication_errors.size() == 2);
-    CHECK_THAT(cluster.node("node-a").log(), Contains("refused stream bad at seq 5"));
 }
 
 TEST_CASE("a slave cut off from its master keeps eventual publishes in its outbox", "[cluster]") {
@@ -211,8 +191,15 @@ TEST_CASE("a slave cut off from its master keeps eventual publishes in its outbo
     cluster.wait_connected();
     auto master = cluster.node("node-a").client();
     publish(*master, "ev.log", 100, "before");
+    publish(*master, "imm.log", 1, "known");
+    all_copies_equal(cluster, "ev.log");
+    all_copies_equal(cluster, "imm.log");
+    // Cut node-b off from both others (paused): it cannot reach a master,
+    // and alone it cannot elect one.
     const pid_t pid = cluster.node("node-a").pid();
+    const pid_t other = cluster.node("node-c").pid();
     REQUIRE(::kill(pid, SIGSTOP) == 0);
+    REQUIRE(::kill(other, SIGSTOP) == 0);
     // The slave notices the silence (peer_timeout_ms = 1000 here).
     auto slave = cluster.node("node-b").client();
     for (int i = 0; i < 100 && status(cluster.node("node-b")).peers.at(0).connected; ++i) {
@@ -221,13 +208,19 @@ TEST_CASE("a slave cut off from its master keeps eventual publishes in its outbo
     auto accepted = publish(*slave, "ev.log", 500, "outbox", 50);
     for (const auto& r : accepted) CHECK(r.kind == proto::AckKind::accepted);
     CHECK(status(cluster.node("node-b")).outbox_events == 500);
-    // An immediate stream cannot be accepted that way.
+    // An immediate stream cannot be accepted that way, nor one whose
+    // redundancy this slave does not know (it holds no copy of it).
     const std::string payload = "x";
     core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payload)};
     auto refused = slave->publish("imm.log", std::span(&e, 1));
     REQUIRE_FALSE(refused);
     CHECK(refused.error().is(core::errc::not_master));
+    auto unknown = slave->publish("ev.new", std::span(&e, 1));
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().is(core::errc::unavailable));
+    CHECK(status(cluster.node("node-b")).outbox_events == 500);
     REQUIRE(::kill(pid, SIGCONT) == 0);
+    REQUIRE(::kill(other, SIGCONT) == 0);
 
     // Once the link is back the outbox drains to the master, in order, once each.
     for (int i = 0; i < 200 && status(cluster.node("node-b")).outbox_events > 0; ++i) {
@@ -244,6 +237,7 @@ TEST_CASE("a slave cut off from its master keeps eventual publishes in its outbo
     REQUIRE(seen.size() == 600);
     for (int i = 0; i < 500; ++i)
         CHECK(seen[static_cast<std::size_t>(100 + i)] == fmt::format("outbox-{}", i));
+    CHECK(info(cluster.node("node-a"), "ev.log").last_seq == core::Seq{600});
     all_copies_equal(cluster, "ev.log");
 }
 
@@ -253,14 +247,23 @@ TEST_CASE("a peer from another cluster or with an unknown id is refused with the
     cluster.start_all();
     cluster.wait_connected();
     // "node-0" sorts before node-a, so it dials node-a.
+    test::TempDir keys("spirit-keys");
+    const core::Identity key = core::Identity::generate();
+    REQUIRE(key.save(keys.path() / "intruder.key"));
     auto intruder = [&](const std::string& cluster_name) {
+        const std::uint16_t port = test::free_tcp_port();
         return std::make_unique<test::Daemon>(test::DaemonOptions{
             .node_id = "node-0",
-            .extra_toml = fmt::format("[cluster]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\n"
-                                      "master = \"node-a\"\nreconnect_ms_min = 20\n"
-                                      "[[cluster.peers]]\nid = \"node-a\"\n"
-                                      "address = \"127.0.0.1:{}\"\n",
-                                      cluster_name, test::free_tcp_port(), cluster.peer_port(0))});
+            .extra_toml = fmt::format(
+                "[cluster]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\nreconnect_ms_min = 20\n"
+                "[[cluster.members]]\nid = \"node-0\"\naddress = \"127.0.0.1:{}\"\n"
+                "public_key = \"{}\"\n"
+                "[[cluster.members]]\nid = \"node-a\"\naddress = \"127.0.0.1:{}\"\n"
+                "public_key = \"{}\"\n",
+                cluster_name, port, port, core::public_key_text(key.public_key()),
+                cluster.peer_port(0), cluster.public_key(0)),
+            .node_toml =
+                fmt::format("key_file = \"{}\"\n", (keys.path() / "intruder.key").string())});
     };
     auto wait_for_log = [&](const std::string& text) {
         for (int i = 0; i < 200; ++i) {
@@ -287,7 +290,10 @@ TEST_CASE("a peer from another cluster or with an unknown id is refused with the
 
 TEST_CASE("consumers on the master see an immediate event once its copies are durable, not before",
           "[cluster]") {
-    test::Cluster cluster({.extra_toml = stream_defaults});
+    // Both slaves are paused for a while below: not long enough for the
+    // master to give up (check-quorum), even on a slow machine.
+    test::Cluster cluster(
+        {.extra_cluster_toml = "election_timeout_ms = 5000", .extra_toml = stream_defaults});
     cluster.start_all();
     cluster.wait_connected();
     auto producer = cluster.node("node-a").client();

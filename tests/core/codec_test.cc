@@ -274,6 +274,25 @@ TEST_CASE("any flipped byte of a sealed envelope is detected", "[core][unit]") {
     }
 }
 
+TEST_CASE("a decoded envelope encodes back to its stored bytes, hash and all", "[core][unit]") {
+    // What a quarantine read sends: envelopes storage kept decoded.
+    const std::string big(300, 'p');
+    for (const std::string& payload : {std::string(), std::string("short"), big}) {
+        core::EnvelopeView f{"orders.eu",        core::Seq{70'000}, core::Epoch{3},
+                             core::TimestampNs{7}, test::event_id(4), "placed",
+                             core::as_bytes(payload), core::as_bytes(payload), {}};
+        core::Bytes sealed;
+        core::seal_envelope(sealed, f, core::genesis_hash);
+        auto decoded = core::decode_envelope(sealed);
+        REQUIRE(decoded);
+        const core::Envelope owned = core::Envelope::from_view(*decoded);
+        core::Bytes again = test::hex("ff");  // appends after what the buffer holds
+        core::encode_envelope(again, owned.view());
+        CHECK(core::to_hex(core::ByteView(again).subspan(1)) == core::to_hex(sealed));
+        CHECK(core::verify_envelope(core::ByteView(again).subspan(1), core::genesis_hash));
+    }
+}
+
 TEST_CASE("a hash mismatch names the stream, the seq and both hashes", "[core][unit]") {
     const core::Bytes good = sealed_sample();
     core::Digest wrong_prev;

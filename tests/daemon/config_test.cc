@@ -8,9 +8,9 @@
 //    cross-field rule, TOML syntax) is refused with config_invalid and a
 //    detail "FILE:LINE:COLUMN: KEY: problem", checked against hand-counted
 //    positions in a table of inputs;
-//  - the helpers (parse_host_port, pattern_matches, validate_pattern,
-//    policy_for, store_options, load_config) behave as documented, each
-//    checked on a table of cases including the edges.
+//  - the helpers (parse_host_port, policy_for, store_options, load_config)
+//    behave as documented, each checked on a table of cases including the
+//    edges (the pattern language itself: tests/core/stream_pattern_test.cc).
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -140,6 +140,7 @@ TEST_CASE("every key set to a non-default value is read into its field", "[daemo
 [node]
 id = "node-7.eu_west-1"
 data_dir = "/var/lib/spirit"
+key_file = "/etc/spirit/node.key"
 
 [client]
 listen = "[::1]:7801"
@@ -184,34 +185,59 @@ retention_bytes_max = 12345
 [cluster]
 name = "prod-eu"
 listen = "0.0.0.0:7900"
-master = "node-9"
 ack_timeout_ms = 600000
 heartbeat_ms = 10
+election_timeout_ms = 600000
 peer_timeout_ms = 600000
 reconnect_ms_min = 60000
 reconnect_ms_max = 600000
 replication_window_bytes = "1GiB"
-[[cluster.peers]]
+[[cluster.members]]
+id = "node-7.eu_west-1"
+address = "10.0.0.7:7900"
+public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[[cluster.members]]
 id = "node-8"
 address = "10.0.0.8:7900"
-[[cluster.peers]]
+public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+role = "data"
+[[cluster.members]]
 id = "node-9"
 address = "node-9.example:7900"
+public_key = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+[[cluster.members]]
+id = "w"
+address = "10.0.0.10:7900"
+public_key = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgA="
+role = "witness"
 )");
     daemon::Config want;
     want.cluster.name = "prod-eu";
     want.cluster.listen = daemon::HostPort{"0.0.0.0", 7900};
-    want.cluster.master = "node-9";
     want.cluster.ack_timeout_ms = 600'000;
     want.cluster.heartbeat_ms = 10;
+    want.cluster.election_timeout_ms = 600'000;
     want.cluster.peer_timeout_ms = 600'000;
     want.cluster.reconnect_ms_min = 60'000;
     want.cluster.reconnect_ms_max = 600'000;
     want.cluster.replication_window_bytes = gib;
+    auto key = [](const char* text) { return *core::parse_public_key(text); };
+    using topology::MemberRole;
+    want.cluster.members = {
+        {"node-7.eu_west-1", daemon::HostPort{"10.0.0.7", 7900},
+         key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), MemberRole::data},
+        {"node-8", daemon::HostPort{"10.0.0.8", 7900},
+         key("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="), MemberRole::data},
+        {"node-9", daemon::HostPort{"node-9.example", 7900},
+         key("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="), MemberRole::data},
+        {"w", daemon::HostPort{"10.0.0.10", 7900},
+         key("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgA="), MemberRole::witness}};
     want.cluster.peers = {{"node-8", daemon::HostPort{"10.0.0.8", 7900}},
-                          {"node-9", daemon::HostPort{"node-9.example", 7900}}};
+                          {"node-9", daemon::HostPort{"node-9.example", 7900}},
+                          {"w", daemon::HostPort{"10.0.0.10", 7900}}};
     want.node.id = "node-7.eu_west-1";
     want.node.data_dir = "/var/lib/spirit";
+    want.node.key_file = "/etc/spirit/node.key";
     want.client.listen = daemon::HostPort{"::1", 7801};
     want.client.unix_socket = "/run/spirit/s.sock";
     want.client.tokens = {"0123456789abcdef", long_token};
@@ -587,64 +613,6 @@ TEST_CASE("parse_host_port refuses malformed text naming it", "[daemon][unit]") 
     CHECK_THAT(parsed.error().detail, Contains(why));
 }
 
-TEST_CASE("pattern_matches follows the * and > wildcard rules", "[daemon][unit]") {
-    auto [pattern, name, matches] = GENERATE(table<std::string, std::string, bool>({
-        {"orders.*", "orders.eu", true},
-        {"orders.*", "orders.eu.x", false},
-        {"orders.*", "orders", false},
-        {"orders.*", "orders.", false},
-        {"orders.*", "billing.eu", false},
-        {"orders.>", "orders.eu.x", true},
-        {"orders.>", "orders.eu", true},
-        {"orders.>", "orders", false},
-        {"orders.>", "orders.", false},
-        {"orders.>", "billing.eu", false},
-        {"*", "orders", true},
-        {"*", "orders.eu", false},
-        {">", "orders", true},
-        {">", "orders.eu.x", true},
-        {"orders", "orders", true},
-        {"orders", "orders.eu", false},
-        {"orders", "order", false},
-        {"orders", "ordersx", false},
-        {"orders", "Orders", false},
-        {"*.eu", "orders.eu", true},
-        {"*.eu", "orders.us", false},
-        {"a.*.c", "a.b.c", true},
-        {"a.*.c", "a.b.d", false},
-        {"a.*.c", "a.b.c.d", false},
-        {"a.*.>", "a.b.c.d", true},
-        {"a.*.>", "a.b", false},
-    }));
-    INFO(pattern << " vs " << name);
-    CHECK(daemon::pattern_matches(pattern, name) == matches);
-}
-
-TEST_CASE("pattern_covers holds when every name the inner one matches, the outer matches",
-          "[daemon][unit]") {
-    auto [outer, inner, covers] = GENERATE(table<std::string, std::string, bool>({
-        {"orders.>", "orders.eu", true},
-        {"orders.>", "orders.*", true},
-        {"orders.>", "orders.*.north", true},
-        {"orders.>", "orders.>", true},
-        {"orders.>", "orders", false},
-        {"orders.>", ">", false},
-        {"orders.*", "orders.eu", true},
-        {"orders.*", "orders.*", true},
-        {"orders.*", "orders.>", false},
-        {"orders.*", "orders.eu.x", false},
-        {"orders.eu", "orders.*", false},
-        {"orders.eu", "orders.eu", true},
-        {">", ">", true},
-        {">", "a.*.>", true},
-        {"*.eu", "orders.eu", true},
-        {"*.eu", "*.eu", true},
-        {"*.eu", "*.*", false},
-    }));
-    INFO(outer << " covers " << inner);
-    CHECK(daemon::pattern_covers(outer, inner) == covers);
-}
-
 TEST_CASE("grants are read with their patterns and admin flag", "[daemon][unit]") {
     daemon::Config config = parse_ok(R"(
 [client]
@@ -667,36 +635,6 @@ admin = true
     CHECK(config.client.grants[1].admin);
     CHECK(config.client.grants[1].publish.empty());
     CHECK_FALSE(parse_ok("").client.requires_token());
-}
-
-TEST_CASE("validate_pattern accepts name tokens and wildcards", "[daemon][unit]") {
-    auto good = GENERATE(as<std::string>{}, "orders", "orders.*", "orders.>", "*", ">", "*.*.>",
-                         "tenant/7:x@y=z+1-_.*", "_", std::string(200, 'p'));
-    INFO(good);
-    auto valid = daemon::validate_pattern(good);
-    if (!valid) FAIL(valid.error().detail);
-}
-
-TEST_CASE("validate_pattern refuses malformed patterns saying why", "[daemon][unit]") {
-    auto [bad, why] = GENERATE(table<std::string, std::string>({
-        {"", "empty"},
-        {"a..b", "token 2 is empty"},
-        {".a", "token 1 is empty"},
-        {"a.", "token 2 is empty"},
-        {"a.>.b", "'>' is token 2 of 3"},
-        {">.a", "'>' is token 1 of 2"},
-        {"a*", "token \"a*\" has '*'"},
-        {"a>", "token \"a>\" has '>'"},
-        {"a b", "has byte 0x20"},
-        {"a.*x", "token \"*x\" has '*'"},
-        {"a.$b", "has '$'"},
-        {std::string(201, 'p'), "longer than 200 bytes"},
-    }));
-    INFO(bad);
-    auto refused = daemon::validate_pattern(bad);
-    REQUIRE_FALSE(refused);
-    CHECK(refused.error().is(core::errc::config_invalid));
-    CHECK_THAT(refused.error().detail, Contains(why));
 }
 
 TEST_CASE("policy_for returns the first matching entry, else the default policy",
@@ -802,31 +740,40 @@ TEST_CASE("a cluster section is read and checked as a whole", "[daemon][unit]") 
     auto config = daemon::parse_config(R"(
 [node]
 id = "node-a"
+key_file = "node.key"
 [cluster]
 name = "prod"
 listen = "127.0.0.1:7800"
-master = "node-b"
 ack_timeout_ms = 3000
 heartbeat_ms = 100
+election_timeout_ms = 1000
 peer_timeout_ms = 1000
-[[cluster.peers]]
+[[cluster.members]]
+id = "node-a"
+address = "127.0.0.1:7800"
+public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[[cluster.members]]
 id = "node-b"
 address = "127.0.0.1:7801"
-[[cluster.peers]]
+public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+[[cluster.members]]
 id = "node-c"
 address = "127.0.0.1:7802"
+public_key = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
 [[streams]]
 pattern = "audit.>"
 redundancy = "immediate"
 acks = 2
 )",
                                        "cluster.toml");
-    REQUIRE(config);
+    if (!config) FAIL(config.error().detail);
     CHECK(config->cluster.name == "prod");
-    CHECK(config->cluster.peers.size() == 2);
+    REQUIRE(config->cluster.peers.size() == 2);
     CHECK(config->cluster.peers[1].address == daemon::HostPort{"127.0.0.1", 7802});
-    CHECK(config->master() == "node-b");
-    CHECK_FALSE(config->is_master());
+    CHECK(config->in_cluster());
+    CHECK_FALSE(config->is_witness());
+    CHECK(config->self_member().id == "node-a");
+    CHECK(config->group().voters() == 3);
     CHECK(config->replicas() == 3);
     CHECK(config->copies_required({core::Acks::Kind::majority, 0}) == 2);
     CHECK(config->copies_required({core::Acks::Kind::all, 0}) == 3);
@@ -834,29 +781,93 @@ acks = 2
 
     auto single = daemon::parse_config("", "empty.toml");
     REQUIRE(single);
-    CHECK(single->is_master());
+    CHECK_FALSE(single->in_cluster());
     CHECK(single->replicas() == 1);
 }
 
+TEST_CASE("a witness counts as a voter, not as a replica", "[daemon][unit]") {
+    auto config = daemon::parse_config(R"(
+[node]
+id = "w"
+key_file = "w.key"
+[cluster]
+listen = "127.0.0.1:7800"
+[[cluster.members]]
+id = "a"
+address = "127.0.0.1:7801"
+public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[[cluster.members]]
+id = "b"
+address = "127.0.0.1:7802"
+public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+[[cluster.members]]
+id = "w"
+address = "127.0.0.1:7800"
+public_key = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+role = "witness"
+)",
+                                       "witness.toml");
+    if (!config) FAIL(config.error().detail);
+    CHECK(config->is_witness());
+    CHECK(config->replicas() == 2);
+    CHECK(config->group().voters() == 3);
+    CHECK(config->group().majority() == 2);
+    CHECK(config->copies_required({core::Acks::Kind::majority, 0}) == 2);
+}
+
 TEST_CASE("cluster sections that cannot work are refused with the reason", "[daemon][unit]") {
+    const std::string members = R"([[cluster.members]]
+id = "node-a"
+address = "127.0.0.1:7800"
+public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[[cluster.members]]
+id = "node-b"
+address = "127.0.0.1:7801"
+public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+[[cluster.members]]
+id = "node-c"
+address = "127.0.0.1:7802"
+public_key = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
+)";
+    const std::string node = "[node]\nid = \"node-a\"\nkey_file = \"k\"\n";
+    const std::string listen = "[cluster]\nlisten = \"127.0.0.1:7800\"\n";
     using Row = std::tuple<std::string, std::string>;
-    auto [text, why] = GENERATE(table<std::string, std::string>({
-        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\nmaster = \"ghost\"\n",
-            "cluster.master: \"ghost\" is neither node.id nor a peer"},
-        Row{"[node]\nid = \"a\"\n[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = "
-            "\"a\"\naddress = \"127.0.0.1:7801\"\n",
-            "node id \"a\" appears twice"},
-        Row{"[cluster]\n[[cluster.peers]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n",
-            "cluster.listen: required when there are peers"},
-        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = \"b\"\n",
-            "needs an id and an address"},
+    auto [text, why] = GENERATE_COPY(table<std::string, std::string>({
+        Row{listen + "master = \"node-b\"\n",
+            "cluster.master: this key was removed: the master is elected"},
+        Row{listen + "[[cluster.peers]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n",
+            "[[cluster.peers]] was replaced by [[cluster.members]]"},
+        Row{node + listen + members +
+                "[[cluster.members]]\nid = \"node-a\"\naddress = "
+                "\"127.0.0.1:7809\"\npublic_key = "
+                "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+            "node id \"node-a\" appears twice"},
+        Row{node + "[cluster]\n" + members, "cluster.listen: required in a cluster"},
+        Row{"[node]\nid = \"node-a\"\n" + listen + members, "node.key_file: required in a cluster"},
+        Row{"[node]\nid = \"z\"\nkey_file = \"k\"\n" + listen + members,
+            "node.id \"z\" is not a member"},
+        Row{listen + "[[cluster.members]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n",
+            "needs id, address and public_key"},
+        Row{listen + "[[cluster.members]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n"
+                     "public_key = \"short\"\n",
+            "is not a public key"},
+        Row{listen +
+                "[[cluster.members]]\nid = \"b\"\naddress = \"127.0.0.1:7801\"\n"
+                "public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\nrole = \"boss\"\n",
+            "expected one of data, witness"},
+        Row{node + listen +
+                "[[cluster.members]]\nid = \"node-a\"\naddress = "
+                "\"127.0.0.1:7801\"\npublic_key = "
+                "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+            "at least two members"},
         Row{"[cluster]\nheartbeat_ms = 500\npeer_timeout_ms = 400\n",
             "must be more than heartbeat_ms"},
-        Row{"[cluster]\nlisten = \"127.0.0.1:7800\"\n[[cluster.peers]]\nid = \"b\"\naddress = "
-            "\"127.0.0.1:7801\"\n[[cluster.peers]]\nid = \"c\"\naddress = \"127.0.0.1:7802\"\n"
-            "[[streams]]\npattern = \"x\"\nredundancy = \"immediate\"\nacks = 1\n",
-            "1 copies for an immediate stream; with 3 replicas it must be from 2 (a majority) to "
-            "3"},
+        Row{"[cluster]\nheartbeat_ms = 500\npeer_timeout_ms = 4000\nelection_timeout_ms = 1000\n",
+            "must be at least 3 x heartbeat_ms"},
+        Row{node + listen + members +
+                "[[streams]]\npattern = \"x\"\nredundancy = \"immediate\"\nacks = 1\n",
+            "1 copies for an immediate stream; with 3 data members it must be from 2 (a "
+            "majority) to 3"},
         Row{"[cluster]\nlistn = \"x\"\n", "cluster.listn: unknown key"},
     }));
     INFO(text);

@@ -9,32 +9,104 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace spirit::test {
 
-std::uint16_t free_tcp_port() {
+namespace {
+
+// The kernel's ephemeral port range: outgoing connections (a daemon dialling
+// a peer, a client) take their local port from it.
+std::pair<std::uint32_t, std::uint32_t> ephemeral_port_range() {
+    std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+    std::uint32_t low = 32768, high = 60999;  // Linux's default
+    if (!(in >> low >> high) || low < 1024 || high < low || high > 65535) {
+        low = 32768;
+        high = 60999;
+    }
+    return {low, high};
+}
+
+// Whether nothing holds 127.0.0.1:port now (listening, connected or in
+// TIME_WAIT: a bind without SO_REUSEADDR fails on any of them).
+bool port_is_free(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    addr.sin_port = htons(port);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
-    return ntohs(addr.sin_port);
+    return free;
+}
+
+}  // namespace
+
+std::uint16_t free_tcp_port() {
+    // Outside the ephemeral range, so no socket's outgoing side (another
+    // daemon dialling, this process's clients) can be given the same port
+    // between now and the bind; checked free; never the same port twice in
+    // this process; drawn at random so parallel test processes rarely try
+    // the same one.
+    static std::mutex mutex;
+    static std::set<std::uint16_t> handed_out;
+    static std::mt19937 random(
+        static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+        (static_cast<std::uint32_t>(::getpid()) << 16));
+    std::lock_guard lock(mutex);
+    const auto [low, high] = ephemeral_port_range();
+    // Candidates: 10000 up to the range's start, and above its end.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> spans;
+    if (low > 10'000) spans.emplace_back(10'000, low - 1);
+    if (high < 65'535) spans.emplace_back(high + 1, 65'535);
+    REQUIRE_FALSE(spans.empty());
+    std::uint32_t candidates = 0;
+    for (const auto& [from, to] : spans) candidates += to - from + 1;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        std::uint32_t pick =
+            std::uniform_int_distribution<std::uint32_t>(0, candidates - 1)(random);
+        std::uint32_t port = 0;
+        for (const auto& [from, to] : spans) {
+            if (pick <= to - from) {
+                port = from + pick;
+                break;
+            }
+            pick -= to - from + 1;
+        }
+        const auto p = static_cast<std::uint16_t>(port);
+        if (handed_out.contains(p) || !port_is_free(p)) continue;
+        handed_out.insert(p);
+        return p;
+    }
+    FAIL("no free TCP port outside the ephemeral range " << low << "-" << high);
+    return 0;
 }
 
 std::uint64_t rss_anon_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8));
-    }
-    return 0;
+    // Plain open and read, no stdio: a sampler thread calls this every
+    // millisecond, and ThreadSanitizer reports glibc's FILE reuse across
+    // threads as a race.
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buffer[4096];
+    const ssize_t got = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (got <= 0) return 0;
+    const std::string_view text(buffer, static_cast<std::size_t>(got));
+    const std::size_t at = text.find("\nRssAnon:");
+    if (at == std::string_view::npos) return 0;
+    return std::strtoull(buffer + at + 10, nullptr, 10);
 }
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)), dir_("spirit-it") {
@@ -43,6 +115,7 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)), dir_("spir
     std::ofstream config(config_path());
     config << "[node]\nid = \"" << options_.node_id << "\"\ndata_dir = \"" << data_dir().string()
            << "\"\n"
+           << options_.node_toml << "\n"
            << "[client]\nlisten = \"" << (options_.tcp ? "127.0.0.1:" + std::to_string(port_) : "")
            << "\"\nunix_socket = \"" << socket_path_.string() << "\"\n"
            << options_.client_toml << "\n"

@@ -18,7 +18,10 @@
 
 namespace spirit::test {
 
-// A TCP port that was free a moment ago (bind to port 0, read, close).
+// A loopback TCP port for a daemon to listen on: outside the kernel's
+// ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), so no outgoing
+// connection can take it before the daemon binds; free when checked; never
+// the same one twice in this process.
 std::uint16_t free_tcp_port();
 
 // Resident anonymous memory of a process in KiB (RssAnon: heap and stacks,
@@ -29,6 +32,7 @@ struct DaemonOptions {
     std::string node_id = "node-1";
     bool tcp = false;         // also listen on 127.0.0.1:<free port>
     std::string extra_toml;   // appended to the generated config
+    std::string node_toml;    // keys added to its [node] table
     std::string client_toml;  // keys added to its [client] table
     std::string sync = "always";
     std::vector<std::string> env;  // NAME=VALUE for the spiritd process
@@ -48,6 +52,7 @@ class Daemon {
     int stop(int signal = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(15));
     void kill9();
     bool running() const { return pid_ > 0; }
+    const std::string& node_id() const { return options_.node_id; }
     pid_t pid() const { return pid_; }
 
     net::Endpoint endpoint() const { return net::UnixEndpoint{socket_path_.string()}; }

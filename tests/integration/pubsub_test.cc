@@ -119,9 +119,30 @@ TEST_CASE("100,000 events from 4 producers reach subscribers from first, a seq, 
 
     auto client = daemon.client();
     SECTION("from first: all, once, in order, each producer's events in its order") {
-        Received all = collect(*client, {.target = "orders"}, total);
-        REQUIRE(all.seqs.size() == total);
+        // The subscription stays open after the last event: a sentinel
+        // published after everything else must be the very next event, so
+        // any duplicate or stray event sent before it is counted too.
+        Received all;
+        auto sub = client->subscribe({.target = "orders"}, [&](const core::EnvelopeView& e) {
+            all.seqs.push_back(e.seq.value());
+            all.payloads.emplace_back(core::as_chars(e.payload));
+        });
+        REQUIRE(sub);
+        REQUIRE(client->run_until([&] { return all.seqs.size() >= total || (*sub)->ended(); },
+                                  seconds(60)));
+        REQUIRE_FALSE((*sub)->ended());
+        auto publisher = daemon.client();
+        const std::string sentinel = "sentinel";
+        core::EventDraft e{std::nullopt, "", {}, core::as_bytes(sentinel)};
+        auto sentinel_ack = publisher->publish("orders", std::span(&e, 1));
+        REQUIRE(sentinel_ack);
+        REQUIRE(sentinel_ack->first_seq.value() == total + 1);
+        REQUIRE(client->run_until(
+            [&] { return !all.payloads.empty() && all.payloads.back() == sentinel; }, seconds(30)));
+        // Exactly once: total events, then the sentinel, nothing else.
+        REQUIRE(all.seqs.size() == total + 1);
         check_consecutive(all, 1);
+        all.payloads.pop_back();
         std::set<std::string> unique(all.payloads.begin(), all.payloads.end());
         CHECK(unique.size() == total);
         std::map<int, int> next;
@@ -131,8 +152,7 @@ TEST_CASE("100,000 events from 4 producers reach subscribers from first, a seq, 
             REQUIRE(index == next[producer]);
             ++next[producer];
         }
-        // Nothing more arrives: exactly once.
-        CHECK(client->run_for(milliseconds(200)));
+        for (int p = 0; p < producers; ++p) CHECK(next[p] == per_producer);
     }
     SECTION("from a seq") {
         Received r =
@@ -236,7 +256,20 @@ std::uint64_t seq_of(const std::string& json_line) {
 
 }  // namespace
 
-TEST_CASE("a durable consumer killed mid-stream resumes after its last ack", "[integration]") {
+namespace {
+
+struct Resumed {
+    std::uint64_t last_printed = 0;  // by the consumer that was killed
+    std::uint64_t resumed_at = 0;    // the first seq its successor printed
+};
+
+constexpr std::uint64_t durable_credit = 50;
+
+// A durable `spirit sub` with credit 50 prints 5,000 of 20,000 events and is
+// killed; another with the same name prints the rest. Checks the resumed
+// stream (every seq from the resume point to the end, once, no gap, nothing
+// after) and returns where each stopped and started.
+Resumed kill_and_resume() {
     test::Daemon daemon;
     daemon.start();
     constexpr std::uint64_t total = 20'000;
@@ -253,8 +286,8 @@ TEST_CASE("a durable consumer killed mid-stream resumes after its last ack", "[i
     const std::vector<std::string> command{
         SPIRIT_CLI, "--socket", (daemon.dir() / "spirit.sock").string(),
         "sub",      "ledger",   "--durable",
-        "billing",  "--credit", "50"};
-    std::uint64_t last_printed = 0;
+        "billing",  "--credit", std::to_string(durable_credit)};
+    Resumed r;
     {
         Child consumer;
         consumer.start(command);
@@ -267,28 +300,57 @@ TEST_CASE("a durable consumer killed mid-stream resumes after its last ack", "[i
         // What it printed before dying, including lines still in the pipe
         // (it acks only what it printed and flushed).
         auto unread = consumer.read_lines(total, milliseconds(500));
-        last_printed = seq_of(unread.empty() ? lines.back() : unread.back());
+        r.last_printed = seq_of(unread.empty() ? lines.back() : unread.back());
     }
-    // The same durable name resumes after its last stored ack: at or before
-    // the last event it printed (acks trail delivery), never from the start,
-    // and then through to the end without a gap.
     Child again;
     again.start(command);
     auto lines = again.read_lines(1, seconds(30));
     REQUIRE(lines.size() == 1);
-    const std::uint64_t resumed_at = seq_of(lines.front());
-    INFO("printed up to " << last_printed << ", resumed at " << resumed_at);
-    CHECK(resumed_at > 1);
-    CHECK(resumed_at <= last_printed + 1);
-    auto rest = again.read_lines(total - resumed_at, seconds(60));
-    REQUIRE(rest.size() == total - resumed_at);
-    CHECK(seq_of(rest.back()) == total);
+    r.resumed_at = seq_of(lines.front());
+    INFO("printed up to " << r.last_printed << ", resumed at " << r.resumed_at);
+    REQUIRE(r.last_printed >= 5000);
+    // Never from the start, never past what was printed.
+    CHECK(r.resumed_at > 1);
+    CHECK(r.resumed_at <= r.last_printed + 1);
+    auto rest = again.read_lines(total - r.resumed_at, seconds(60));
+    REQUIRE(rest.size() == total - r.resumed_at);
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+        REQUIRE(seq_of(rest[i]) == r.resumed_at + 1 + i);
+    }
+    // And nothing after the last event.
+    CHECK(again.read_lines(1, milliseconds(300)).empty());
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("a durable consumer killed mid-stream resumes after its last ack, without a gap",
+          "[integration]") {
+    (void)kill_and_resume();
+}
+
+// The CLI acks each Events frame (at most `credit` events) once it has
+// printed it, and the daemon stores a durable consumer's position as it
+// acks (docs/protocol.md), keeping the last ack even if it came just before
+// the consumer left (Server::forget_subscription), also while an earlier
+// cursor write was in flight, so the stored ack is one frame behind what was
+// printed at most (the consumer may die between printing a frame and acking
+// it): the resume point lies in [last_printed + 1 - credit, last_printed + 1].
+// (It once lost the acks that came during a write in flight: printed up to
+// 5,150, resumed at 4,351.)
+TEST_CASE("a durable consumer killed mid-stream resumes within one frame of what it printed",
+          "[integration]") {
+    const Resumed r = kill_and_resume();
+    INFO("printed up to " << r.last_printed << ", resumed at " << r.resumed_at << ", credit "
+                          << durable_credit);
+    CHECK(r.resumed_at + durable_credit >= r.last_printed + 1);
 }
 
 TEST_CASE("SIGKILL of spiritd while publishing loses no acknowledged event", "[integration]") {
     test::Daemon daemon;
     daemon.start();
     std::map<std::uint64_t, std::string> acked;  // seq -> payload
+    std::atomic<std::uint64_t> acked_count{0};   // read by the main thread
     std::atomic<bool> stop{false};
     std::thread producer([&] {
         net::ClientOptions options;
@@ -301,8 +363,10 @@ TEST_CASE("SIGKILL of spiritd while publishing loses no acknowledged event", "[i
             core::EventDraft e{std::nullopt, "t", {}, core::as_bytes(payloads.back())};
             const std::string* p = &payloads.back();
             client->publish_async("crashy", std::span(&e, 1), {},
-                                  [&acked, p](core::Result<net::PublishReceipt> r) {
-                                      if (r) acked[r->first_seq.value()] = *p;
+                                  [&acked, &acked_count, p](core::Result<net::PublishReceipt> r) {
+                                      if (!r) return;
+                                      acked[r->first_seq.value()] = *p;
+                                      ++acked_count;
                                   });
             if (client->publishes_in_flight() >= 128) {
                 if (!client->run_until([&] { return client->publishes_in_flight() < 32; },
@@ -314,11 +378,17 @@ TEST_CASE("SIGKILL of spiritd while publishing loses no acknowledged event", "[i
         }
         (void)client->flush(seconds(2));
     });
-    std::this_thread::sleep_for(milliseconds(1500));
+    // Kill it mid-stream, once a good number of publishes were acked (a
+    // condition, not a time: slow machines just take longer to get there).
+    constexpr std::uint64_t acked_before_kill = 5000;
+    const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+    while (acked_count < acked_before_kill && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds(5));
+    }
     daemon.kill9();
     stop = true;
     producer.join();
-    REQUIRE(acked.size() > 1000);
+    REQUIRE(acked.size() >= acked_before_kill);
 
     daemon.start();
     auto client = daemon.client();
@@ -343,6 +413,7 @@ TEST_CASE("SIGTERM while publishing: committed publishes are acked, then a clean
     std::map<std::uint64_t, std::string> acked;
     std::uint64_t refused = 0;
     std::uint64_t lost = 0;
+    std::atomic<std::uint64_t> acked_count{0};  // read by the main thread
     std::atomic<bool> go{true};
     std::thread producer([&] {
         net::ClientOptions options;
@@ -357,6 +428,7 @@ TEST_CASE("SIGTERM while publishing: committed publishes are acked, then a clean
                                   [&, p](core::Result<net::PublishReceipt> r) {
                                       if (r) {
                                           acked[r->first_seq.value()] = *p;
+                                          ++acked_count;
                                       } else if (r.error().is(core::errc::connection_lost)) {
                                           ++lost;
                                       } else {
@@ -371,7 +443,11 @@ TEST_CASE("SIGTERM while publishing: committed publishes are acked, then a clean
         }
         (void)client->flush(seconds(5));
     });
-    std::this_thread::sleep_for(milliseconds(700));
+    constexpr std::uint64_t acked_before_stop = 1000;
+    const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+    while (acked_count < acked_before_stop && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds(5));
+    }
     const int status = daemon.stop(SIGTERM);
     go = false;
     producer.join();
@@ -379,7 +455,7 @@ TEST_CASE("SIGTERM while publishing: committed publishes are acked, then a clean
     CHECK(WEXITSTATUS(status) == 0);
     CHECK_THAT(daemon.log(), Catch::Matchers::Contains("shutdown complete"));
     INFO("acked " << acked.size() << " refused " << refused << " lost " << lost);
-    REQUIRE(acked.size() > 100);
+    REQUIRE(acked.size() >= acked_before_stop);
     // Publishes already read were committed and acked before the close; the
     // connection closing can only cut off ones the daemon never read.
     daemon.start();

@@ -1,5 +1,7 @@
 #include "tests/integration/raw_socket.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,6 +21,16 @@ RawSocket::RawSocket(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+}
+
+RawSocket::RawSocket(std::uint16_t tcp_port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(tcp_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
 }
 
@@ -56,14 +68,22 @@ bool RawSocket::fill(std::size_t bytes, std::chrono::steady_clock::time_point de
     return true;
 }
 
-std::optional<core::protocol::Message> RawSocket::receive(std::chrono::milliseconds timeout) {
+std::optional<core::Bytes> RawSocket::receive_frame(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     if (!fill(4, deadline)) return std::nullopt;
     auto length = core::decode_frame_header(in_, core::limits::frame_bytes_max);
     REQUIRE(length);
     if (!fill(4 + *length, deadline)) return std::nullopt;
-    body_.assign(in_.begin() + 4, in_.begin() + 4 + static_cast<std::ptrdiff_t>(*length));
-    in_.erase(in_.begin(), in_.begin() + 4 + static_cast<std::ptrdiff_t>(*length));
+    const auto end = in_.begin() + 4 + static_cast<std::ptrdiff_t>(*length);
+    core::Bytes frame(in_.begin(), end);
+    in_.erase(in_.begin(), end);
+    return frame;
+}
+
+std::optional<core::protocol::Message> RawSocket::receive(std::chrono::milliseconds timeout) {
+    auto frame = receive_frame(timeout);
+    if (!frame) return std::nullopt;
+    body_.assign(frame->begin() + 4, frame->end());
     auto m = core::protocol::decode(body_, core::limits::batch_events_max);
     REQUIRE(m);
     return std::move(*m);

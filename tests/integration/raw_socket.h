@@ -1,5 +1,6 @@
-// tests/integration/raw_socket.h: a blocking Unix-socket client that sends
-// arbitrary bytes and reads frames, for feeding the daemon hostile input.
+// tests/integration/raw_socket.h: a blocking client (a Unix socket, or TCP
+// on loopback) that sends arbitrary bytes and reads frames, for feeding the
+// daemon hostile input and for speaking to it as a peer that lies.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,8 @@ namespace spirit::test {
 class RawSocket {
  public:
     explicit RawSocket(const std::string& unix_path);
+    // Connects to 127.0.0.1:`tcp_port`.
+    explicit RawSocket(std::uint16_t tcp_port);
     ~RawSocket();
     RawSocket(const RawSocket&) = delete;
     RawSocket& operator=(const RawSocket&) = delete;
@@ -23,6 +26,9 @@ class RawSocket {
     // The next frame's decoded message, or nullopt if the daemon closed the
     // connection (or nothing came within `timeout`).
     std::optional<core::protocol::Message> receive(
+        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // The next frame as it came, header and body; nullopt as for receive().
+    std::optional<core::Bytes> receive_frame(
         std::chrono::milliseconds timeout = std::chrono::seconds(5));
     // Whether the daemon closed the connection (EOF) within `timeout`.
     bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(5));

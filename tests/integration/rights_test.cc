@@ -2,7 +2,8 @@
 // may do everything; a [[client.grants]] token may publish and subscribe
 // only where its patterns allow, and change streams only with admin. A
 // refused request is answered with `unauthorized` naming what was refused,
-// and the connection keeps serving.
+// changes nothing (a refused publish creates no stream, a refused delete
+// leaves the stream), and the connection keeps serving.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -38,6 +39,23 @@ core::Result<net::Subscription*> subscribe(net::Client& c, std::string target) {
     net::SubscribeOptions options;
     options.target = std::move(target);
     return c.subscribe(options, [](const core::EnvelopeView&) {});
+}
+
+// A refusal must be `unauthorized` with a detail naming it, not any failure.
+template <class T>
+void check_unauthorized(const core::Result<T>& r, std::string_view says) {
+    REQUIRE_FALSE(r);
+    INFO(r.error().message());
+    CHECK(r.error().is(core::errc::unauthorized));
+    CHECK_THAT(r.error().detail, Contains(std::string(says)));
+}
+
+// The stream does not exist (asked with a token that may read metadata).
+void check_no_stream(net::Client& c, std::string_view stream) {
+    auto info = c.stream_info(stream);
+    REQUIRE_FALSE(info);
+    INFO(info.error().message());
+    CHECK(info.error().is(core::errc::not_found));
 }
 
 }  // namespace
@@ -77,34 +95,31 @@ TEST_CASE("grants limit publish, subscribe and stream changes to their patterns"
         REQUIRE(publish(*c, "orders.eu"));
         REQUIRE(publish(*c, "orders.eu.north"));
 
-        auto refused = publish(*c, "audit.x");
-        REQUIRE_FALSE(refused);
-        CHECK(refused.error().is(core::errc::unauthorized));
-        CHECK_THAT(refused.error().detail, Contains("may not publish to audit.x"));
-        CHECK_FALSE(publish(*c, "orders"));  // "orders.>" needs a token after "orders"
+        check_unauthorized(publish(*c, "audit.x"), "may not publish to audit.x");
+        check_no_stream(*c, "audit.x");
+        // "orders.>" needs a token after "orders".
+        check_unauthorized(publish(*c, "orders"), "may not publish to orders");
+        check_no_stream(*c, "orders");
 
         // Streams and patterns inside a subscribe pattern; nothing wider.
         REQUIRE(subscribe(*c, "orders.eu"));
         REQUIRE(subscribe(*c, "orders.*"));
         REQUIRE(subscribe(*c, "orders.*.north"));
         REQUIRE(subscribe(*c, "prices.usd"));
-        auto wide = subscribe(*c, ">");
-        REQUIRE_FALSE(wide);
-        CHECK(wide.error().is(core::errc::unauthorized));
-        CHECK_THAT(wide.error().detail, Contains("may not subscribe to >"));
-        CHECK_FALSE(subscribe(*c, "prices.>"));
-        CHECK_FALSE(subscribe(*c, "audit.x"));
+        check_unauthorized(subscribe(*c, ">"), "may not subscribe to >");
+        check_unauthorized(subscribe(*c, "prices.>"), "may not subscribe to prices.>");
+        check_unauthorized(subscribe(*c, "audit.x"), "may not subscribe to audit.x");
 
         // No admin: stream changes and verify are refused; reads of
         // metadata are not.
-        auto create = c->create_stream("orders.new", {});
-        REQUIRE_FALSE(create);
-        CHECK(create.error().is(core::errc::unauthorized));
-        CHECK_THAT(create.error().detail, Contains("admin = false"));
-        CHECK_FALSE(c->delete_stream("orders.eu"));
-        CHECK_FALSE(c->verify("orders.eu"));
+        check_unauthorized(c->create_stream("orders.new", {}), "admin = false");
+        check_no_stream(*c, "orders.new");
+        check_unauthorized(c->delete_stream("orders.eu"), "admin = false");
+        check_unauthorized(c->verify("orders.eu"), "admin = false");
         REQUIRE(c->status());
-        REQUIRE(c->stream_info("orders.eu"));
+        auto kept = c->stream_info("orders.eu");
+        REQUIRE(kept);
+        CHECK(kept->last_seq.value() == 1);  // the refused delete left its event
 
         // The connection still serves after every refusal.
         REQUIRE(publish(*c, "orders.eu"));
@@ -113,7 +128,8 @@ TEST_CASE("grants limit publish, subscribe and stream changes to their patterns"
     SECTION("a grant without publish patterns may only read") {
         auto c = connect(d, reader_token);
         REQUIRE(c);
-        CHECK_FALSE(publish(*c, "orders.eu"));
+        check_unauthorized(publish(*c, "orders.eu"), "may not publish to orders.eu");
+        check_no_stream(*c, "orders.eu");
         REQUIRE(subscribe(*c, ">"));
     }
 }

@@ -3,7 +3,8 @@
 // lists every stream however many there are.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -29,6 +30,21 @@ TEST_CASE("a long stream list arrives in pages and the client follows them", "[i
         test::run_command({SPIRIT_CLI, "--socket", (d.dir() / "spirit.sock").string(), "streams"});
     INFO(cli.err);
     REQUIRE(cli.exit_code == 0);
-    CHECK(std::count(cli.out.begin(), cli.out.end(), '\n') >= count);
-    CHECK(cli.out.find("s.02344") != std::string::npos);
+    // A header, then exactly one line per stream, in order: no page lost,
+    // none repeated.
+    std::vector<std::string> lines;
+    for (std::size_t at = 0; at < cli.out.size();) {
+        const std::size_t nl = cli.out.find('\n', at);
+        REQUIRE(nl != std::string::npos);
+        lines.push_back(cli.out.substr(at, nl - at));
+        at = nl + 1;
+    }
+    REQUIRE(lines.size() == count + 1);
+    CHECK(lines[0].rfind("STREAM", 0) == 0);
+    for (int i = 0; i < count; ++i) {
+        const std::string& line = lines[static_cast<std::size_t>(i) + 1];
+        const std::string name = fmt::format("s.{:05}", i);
+        INFO(line);
+        CHECK(line.substr(0, line.find(' ')) == name);
+    }
 }

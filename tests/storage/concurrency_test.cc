@@ -2,7 +2,8 @@
 // group-commit writer. Checked: every append is acknowledged with the seqs
 // that hold exactly its events, per-stream totals add up, each producer's
 // events appear in each stream in the order it appended them, every chain
-// verifies, and commits were shared between appends (group commit happened).
+// verifies, and commits were shared between appends: on average at least
+// four appends per three commits (group commit happened, not just once).
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -86,8 +87,13 @@ TEST_CASE("concurrent producers on many streams: totals, order and chains hold",
     }
     const storage::StoreStats stats = f.store().stats();
     CHECK(stats.events_written == total_events);
-    // With 8 producers waiting on their acks, commits must have been shared.
-    CHECK(stats.commits < static_cast<std::uint64_t>(producers * appends_per_producer));
-    UNSCOPED_INFO("commits " << stats.commits << " for " << producers * appends_per_producer
-                             << " appends");
+    // Group commit: while one commit's fsync runs, the other producers'
+    // appends queue up and go into the next commit together, so a commit
+    // carries about 2 to 3.5 appends (3,200 appends took 900 to 1,700
+    // commits, alone and beside other tests on 2 cores). Three commits per
+    // four appends at most fails a writer that shares only now and then,
+    // not just one that never shares.
+    const auto appends = static_cast<std::uint64_t>(producers * appends_per_producer);
+    INFO("commits " << stats.commits << " for " << appends << " appends");
+    CHECK(stats.commits <= appends * 3 / 4);
 }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/store.h"
@@ -94,6 +95,70 @@ class StoreFixture {
             REQUIRE(r);
             if (r->events == 0) break;
             next = r->next_seq;
+        }
+        return out;
+    }
+
+    // Starts an op that reports through a DoneCallback (`start` returns its
+    // immediate Result) and waits for the callback, draining completions.
+    template <class Start>
+    core::Result<void> wait_done(Start start) {
+        std::atomic<bool> finished{false};
+        core::Result<void> out;
+        auto queued = start([&](core::Result<void> r) {
+            out = std::move(r);
+            finished = true;
+        });
+        if (!queued) return queued;
+        while (!finished) {
+            if (store_->drain_completed() == 0) std::this_thread::yield();
+        }
+        return out;
+    }
+
+    core::Result<void> confirm(const storage::ConfirmEpoch& request) {
+        return wait_done([&](storage::DoneCallback done) {
+            return store_->confirm_epoch(request, std::move(done));
+        });
+    }
+
+    core::Result<void> put_node_value(std::string_view key, std::string_view value) {
+        return wait_done([&](storage::DoneCallback done) {
+            return store_->put_node_value(key, core::as_bytes(value), std::move(done));
+        });
+    }
+
+    storage::StreamInfo info(const std::string& stream) {
+        auto info = store_->stream_info(stream);
+        REQUIRE(info);
+        REQUIRE(*info);
+        return **info;
+    }
+
+    // Encoded envelopes [from, to] of `stream` as stored, in seq order.
+    std::vector<core::Bytes> envelopes(const std::string& stream, core::Seq from, core::Seq to) {
+        std::vector<core::Bytes> out;
+        auto r =
+            store_->read(stream, {.from_seq = from, .events_max = to.value() + 1 - from.value()},
+                         [&](const core::EnvelopeView&, core::ByteView encoded) {
+                             out.emplace_back(encoded.begin(), encoded.end());
+                             return storage::Visit::next;
+                         });
+        REQUIRE(r);
+        return out;
+    }
+
+    // Every quarantined event of `stream`, read a page at a time.
+    std::vector<storage::QuarantinedEvent> quarantined(const std::string& stream,
+                                                       std::size_t page_events = 1000) {
+        std::vector<storage::QuarantinedEvent> out;
+        storage::QuarantineReadOptions options{.events_max = page_events};
+        for (;;) {
+            auto page = store_->quarantine_read(stream, options);
+            REQUIRE(page);
+            for (auto& e : page->events) out.push_back(std::move(e));
+            if (!page->next) break;
+            options.after = page->next;
         }
         return out;
     }

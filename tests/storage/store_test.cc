@@ -77,6 +77,25 @@ TEST_CASE("streams are independent and listed by name", "[storage][unit]") {
           std::vector<std::string>{"b-stream-0", "b-stream-1", "b-stream-2", "b-stream-0"});
 }
 
+TEST_CASE("after a reopen every stream takes appends and not only the last created",
+          "[storage][unit]") {
+    // Events are keyed stream id || seq; LMDB's append mode refuses a key
+    // below the last one in the database, so the writer must know that last
+    // key after an open (it once started from none and aborted here).
+    StoreFixture f;
+    f.append_n("first", 3);
+    f.append_n("second", 3);
+    REQUIRE(f.append("second", Batch().add("x", test::event_id(1))));
+    f.reopen();
+    auto r = f.append("first", Batch().add("after", test::event_id(2)));
+    REQUIRE(r);
+    CHECK(r->first_seq == core::Seq{4});
+    REQUIRE(f.append("second", Batch().add("after", test::event_id(3))));
+    CHECK(f.payloads("first") ==
+          std::vector<std::string>{"first-0", "first-1", "first-2", "after"});
+    CHECK(f.payloads("second").size() == 5);
+}
+
 TEST_CASE("streams are listed a page at a time after a name", "[storage][unit]") {
     StoreFixture f;
     for (const char* name : {"a", "b", "b.x", "c", "d"}) f.append_n(name, 1);
@@ -272,11 +291,10 @@ TEST_CASE("truncate moves the suffix to quarantine and the stream continues from
     CHECK((*info)->last_seq == core::Seq{6});
     CHECK(f.payloads("s").size() == 6);
 
-    auto q = f.store().quarantined("s");
-    REQUIRE(q);
-    REQUIRE(q->size() == 4);
-    CHECK((*q)[0].seq == core::Seq{7});
-    CHECK(core::as_chars((*q)[3].payload) == "s-9");
+    auto q = f.quarantined("s");
+    REQUIRE(q.size() == 4);
+    CHECK(q[0].seq == core::Seq{7});
+    CHECK(core::as_chars(q[3].envelope.payload) == "s-9");
 
     auto next = f.append("s", Batch().add("after-truncate"));
     REQUIRE(next);
@@ -346,7 +364,7 @@ TEST_CASE("trimming more than one transaction's worth carries over", "[storage][
     CHECK((*info)->first_seq == core::Seq{110'001});
     CHECK((*info)->event_count == 10'000);
     REQUIRE(f.store().truncate_after_sync("s", core::Seq{110'005}));
-    CHECK(f.store().quarantined("s")->size() == 9'995);
+    CHECK(f.quarantined("s").size() == 9'995);
     CHECK_FALSE(f.store().verify("s")->first_break);
 }
 
@@ -419,6 +437,31 @@ TEST_CASE("a store reopens with every stream's head and nothing replayed", "[sto
     REQUIRE(next);
     CHECK(next->first_seq == core::Seq{51});
     CHECK_FALSE(f.store().verify("s")->first_break);
+}
+
+// Regression: the writer put with MDB_APPEND past the largest key it had
+// written since open, not the largest in LMDB, so after a reopen an append
+// to any stream but the one with the largest id failed the assertion
+// "already stored", and an event id keyed below the last was dropped.
+TEST_CASE("a reopened store appends to every stream and records every id", "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("a", 3);
+    f.append_n("b", 3);
+    f.reopen();
+    f.append_n("a", 2);
+    CHECK(f.payloads("a").size() == 5);
+    CHECK_FALSE(f.store().verify("a")->first_break);
+    REQUIRE(f.append("b", Batch().add("x", test::event_id(5))));
+    f.reopen();
+    // The clock stands still: this id's key (same timestamp, lower stream
+    // id) sorts below b's.
+    auto stored = f.append("a", Batch().add("y", test::event_id(1)));
+    REQUIRE(stored);
+    f.reopen();
+    auto again = f.append("a", Batch().add("y", test::event_id(1)));
+    REQUIRE(again);
+    CHECK(again->stored == 0);
+    CHECK(again->duplicates.at(0).seq == stored->first_seq);
 }
 
 TEST_CASE("a second process cannot open the same data dir", "[storage][unit]") {
@@ -592,6 +635,7 @@ TEST_CASE("an append right after a delete request goes to a new stream", "[stora
     CHECK_FALSE(f.store().verify("d")->first_break);
 }
 
+// The store's own counters; sync_mode_test.cc counts the syscalls themselves.
 TEST_CASE("sync modes: always fsyncs each commit, periodic on a timer, none never",
           "[storage][unit]") {
     using storage::SyncMode;
@@ -685,4 +729,53 @@ TEST_CASE("the outbox keeps entries in order, durably, until removed", "[storage
     CHECK((*entries)[0].stream == "s2");
     CHECK((*entries)[1].stream == "s3");
     CHECK((*entries)[1].id > (*entries)[0].id);
+}
+
+TEST_CASE("node values are durable across a reopen", "[storage][unit]") {
+    StoreFixture f;
+    CHECK(f.store().was_created());
+    auto none = f.store().node_value("epoch");
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+
+    REQUIRE(f.put_node_value("epoch", "seven"));
+    REQUIRE(f.put_node_value("vote.7", std::string("\0\1\2", 3)));
+    REQUIRE(f.put_node_value("epoch", "eight"));  // a put replaces
+    CHECK(f.store().node_value("epoch")->value() == core::Bytes(test::hex("6569676874")));
+    f.reopen();
+    CHECK_FALSE(f.store().was_created());
+    auto epoch = f.store().node_value("epoch");
+    REQUIRE(epoch);
+    REQUIRE(*epoch);
+    CHECK(core::as_chars(**epoch) == "eight");
+    CHECK(f.store().node_value("vote.7")->value() == test::hex("000102"));
+
+    SECTION("bad keys and values are refused at once") {
+        auto own = f.store().put_node_value("format", {}, [](core::Result<void>) {});
+        REQUIRE_FALSE(own);
+        CHECK(own.error().is(core::errc::invalid_argument));
+        CHECK_THAT(own.error().detail, Contains("node key \"format\" is the store's own"));
+        CHECK(f.store()
+                  .put_node_value("next_stream_id", {}, [](core::Result<void>) {})
+                  .error()
+                  .is(core::errc::invalid_argument));
+        for (std::string bad : {std::string(), std::string("a b"), std::string(65, 'k')}) {
+            INFO("key \"" << bad << "\"");
+            auto r = f.store().put_node_value(bad, {}, [](core::Result<void>) {});
+            REQUIRE_FALSE(r);
+            CHECK(r.error().is(core::errc::invalid_argument));
+        }
+        core::Bytes big(storage::node_value_bytes_max + 1);
+        auto r = f.store().put_node_value("big", big, [](core::Result<void>) {});
+        REQUIRE_FALSE(r);
+        CHECK(r.error().is(core::errc::limit_exceeded));
+        CHECK(f.put_node_value("big", std::string(storage::node_value_bytes_max, 'x')));
+    }
+    SECTION("a wiped data dir is created again, empty") {
+        f.close();
+        std::filesystem::remove_all(f.data_dir());
+        f.reopen();
+        CHECK(f.store().was_created());
+        CHECK_FALSE(*f.store().node_value("epoch"));
+    }
 }

@@ -6,9 +6,19 @@
 
 namespace spirit::test {
 
-TempDir::TempDir(const std::string& prefix) {
+namespace {
+
+std::filesystem::path default_base() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+    return base != nullptr && base[0] != '\0' ? base : "/tmp";
+}
+
+}  // namespace
+
+TempDir::TempDir(const std::string& prefix) : TempDir(prefix, default_base()) {}
+
+TempDir::TempDir(const std::string& prefix, const std::filesystem::path& base) {
+    std::string pattern = (base / (prefix + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) {
         throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
     }

@@ -1,0 +1,204 @@
+#include "daemon/write_path.h"
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/hash_chain.h"
+#include "daemon/cluster/cluster.h"
+#include "daemon/log.h"
+#include "daemon/visibility.h"
+#include "topology/quorum.h"
+
+namespace spirit::daemon {
+
+using core::errc;
+namespace proto = core::protocol;
+
+WritePath::WritePath(const Config& config, storage::Store& store, Visibility& visibility,
+                     Cluster* cluster)
+    : config_(config), store_(store), visibility_(visibility), cluster_(cluster) {}
+
+std::optional<core::StreamPolicy> WritePath::policy_of(std::string_view stream) const {
+    auto info = store_.stream_info(stream);
+    if (!info || !*info) return std::nullopt;
+    return (*info)->policy;
+}
+
+core::Seq WritePath::initial_visible(const std::string& stream) const {
+    auto info = store_.stream_info(stream);
+    if (!info || !*info) return core::Seq{0};
+    // In a cluster an immediate stream is shown only as far as the master
+    // knows enough verified copies hold it: after a start nothing, until its
+    // master checked the copies (a slave learns it when its copy is aligned).
+    if (cluster_ != nullptr && (*info)->policy.redundancy == core::Redundancy::immediate) {
+        return core::Seq{0};
+    }
+    return (*info)->last_seq;
+}
+
+void WritePath::publish(const PublishRequest& request, PublishReply reply) {
+    if (cluster_ != nullptr && cluster_->is_witness()) {
+        // A witness holds no data streams: publish to a data node.
+        return reply(core::Unexpected{not_here()});
+    }
+    if (cluster_ != nullptr && !cluster_->is_master()) {
+        // A slave orders nothing itself: the master does, or the outbox keeps it.
+        return cluster_->forwarder().forward(request, policy_of(request.stream), std::move(reply));
+    }
+    order(request, std::move(reply));
+}
+
+void WritePath::order(const PublishRequest& request, PublishReply reply) {
+    if (cluster_ == nullptr) return append(request, std::move(reply));
+    Master* master = cluster_->master();
+    if (master == nullptr) {
+        const auto m = cluster_->known_master();
+        return reply(core::Unexpected{
+            core::Error{core::make_error_code(errc::not_master),
+                        fmt::format("node {} is not the master (the master of epoch {} is {})",
+                                    cluster_->self().value(), cluster_->epoch().value(),
+                                    m ? m->value() : "not known")}});
+    }
+    const std::string stream(request.stream);
+    if (master->writable(stream)) return append(request, std::move(reply));
+    // Completing: wait, owning the events, until the stream takes writes.
+    auto owned = std::make_shared<OwnedPublish>(OwnedPublish::copy(request, false));
+    master->when_writable(stream, [this, owned,
+                                   reply = std::move(reply)](core::Result<void> ready) mutable {
+        if (!ready) return reply(core::Unexpected{ready.error()});
+        const auto drafts = owned->drafts();
+        append(PublishRequest{owned->stream, owned->expected_last_seq, drafts}, std::move(reply));
+    });
+}
+
+core::Error WritePath::not_here() const {
+    SPIRIT_ASSERT(cluster_ != nullptr);
+    if (const auto m = cluster_->known_master()) {
+        return core::Error{
+            core::make_error_code(errc::not_master),
+            fmt::format("node {} is not the master; the master of epoch {} is {}",
+                        cluster_->self().value(), cluster_->epoch().value(), m->value())};
+    }
+    return core::Error{core::make_error_code(errc::unavailable),
+                       fmt::format("no master is known to node {} now ({}); retry",
+                                   cluster_->self().value(), cluster_->state())};
+}
+
+core::Epoch WritePath::epoch_for(const std::optional<storage::StreamInfo>& info) const {
+    if (cluster_ != nullptr) {
+        const Master* master = cluster_->master();
+        return master != nullptr ? master->epoch() : cluster_->epoch();
+    }
+    // Alone, a node continues in the epoch its copy was last confirmed in.
+    if (!info) return core::Epoch{1};
+    return std::max({core::Epoch{1}, info->confirmed_epoch, info->last_epoch});
+}
+
+void WritePath::append(const PublishRequest& request, PublishReply reply) {
+    auto info = store_.stream_info(request.stream);
+    if (!info) return reply(core::Unexpected{info.error()});
+    const core::StreamPolicy policy = *info ? (*info)->policy : config_.policy_for(request.stream);
+    const storage::AppendRequest append{.stream = request.stream,
+                                        .events = request.events,
+                                        .expected_last_seq = request.expected_last_seq,
+                                        .epoch = epoch_for(*info),
+                                        .create = storage::CreateMode::if_missing,
+                                        .policy = policy};
+    auto shared = std::make_shared<PublishReply>(std::move(reply));
+    auto queued =
+        store_.append(append, [this, stream = std::string(request.stream), policy,
+                               shared](core::Result<storage::AppendResult> result) mutable {
+            if (!result) {
+                if (result.error().is(errc::storage_full) || result.error().is(errc::storage_io) ||
+                    result.error().is(errc::storage_failed)) {
+                    spdlog::error("publish to {} failed: {}", stream, result.error().message());
+                    // A master must not order with a copy shorter than its
+                    // slaves may hold: another node takes over.
+                    if (cluster_ != nullptr && cluster_->is_master()) {
+                        cluster_->step_down("its own commit failed: " + result.error().message());
+                    }
+                }
+                return (*shared)(core::Unexpected{std::move(result).error()});
+            }
+            committed(stream, policy, std::move(*result), std::move(*shared));
+        });
+    if (!queued) (*shared)(core::Unexpected{std::move(queued).error()});
+}
+
+void WritePath::committed(const std::string& stream, const core::StreamPolicy& policy,
+                          storage::AppendResult result, PublishReply reply) {
+    proto::PublishAck ack;
+    ack.kind = proto::AckKind::durable;
+    ack.first_seq = result.first_seq;
+    ack.last_seq = result.last_seq;
+    ack.epoch = result.epoch;
+    ack.timestamp_ns = result.timestamp_ns;
+    ack.last_hash = result.last_hash;
+    core::Seq highest = result.last_seq;
+    ack.duplicates.reserve(result.duplicates.size());
+    for (const storage::Duplicate& d : result.duplicates) {
+        ack.duplicates.push_back(proto::Duplicate{d.index, d.seq});
+        highest = std::max(highest, d.seq);
+    }
+    Master* master = cluster_ != nullptr ? cluster_->master() : nullptr;
+    if (master != nullptr && result.stored > 0) {
+        master->committed(stream, policy, result.last_seq, result.last_hash);
+    }
+    if (master != nullptr && policy.redundancy == core::Redundancy::immediate) {
+        // Acknowledged once enough verified copies are durable, never before;
+        // the master's watermark also makes them visible.
+        const std::size_t copies = topology::copies_required(policy, cluster_->group_size());
+        return master->await_copies(stream, highest, copies,
+                                    [ack = std::move(ack), reply = std::move(reply)](
+                                        core::Result<std::vector<core::NodeId>> holders) mutable {
+                                        if (!holders)
+                                            return reply(core::Unexpected{holders.error()});
+                                        ack.kind = proto::AckKind::replicated;
+                                        for (const core::NodeId& n : *holders)
+                                            ack.holders.push_back(n.value());
+                                        reply(std::move(ack));
+                                    });
+    }
+    if (cluster_ != nullptr && master == nullptr) {
+        // It stepped down meanwhile: durable here, but not ordered by a master.
+        // The client is told where to retry (the ids make a retry harmless).
+        const auto m = cluster_->known_master();
+        return reply(core::Unexpected{core::Error{
+            core::make_error_code(errc::not_master),
+            fmt::format("node {} stepped down before the events of {} were acknowledged (the "
+                        "master of epoch {} is {}); they are stored here and go to quarantine "
+                        "if the new master does not hold them",
+                        cluster_->self().value(), stream, cluster_->epoch().value(),
+                        m ? m->value() : "not known yet")}});
+    }
+    // Eventual (or alone): durable here is the promise; consumers may see it.
+    if (result.stored > 0) visibility_.advance(stream, result.last_seq);
+    ack.holders.push_back(config_.node.id);
+    reply(std::move(ack));
+}
+
+void WritePath::create_stream(const std::string& stream, const core::StreamPolicy& policy,
+                              std::function<void(core::Result<void>)> done) {
+    auto create = [this, stream, policy, done]() mutable {
+        auto queued = store_.create_stream(
+            stream, policy, [this, stream, policy, done](core::Result<void> r) {
+                if (r) {
+                    if (Master* m = cluster_ ? cluster_->master() : nullptr) {
+                        m->committed(stream, policy, core::Seq{0}, core::genesis_hash);
+                    }
+                    visibility_.advance(stream, core::Seq{0});
+                }
+                done(std::move(r));
+            });
+        if (!queued) done(core::Unexpected{queued.error()});
+    };
+    if (cluster_ == nullptr) return create();
+    Master* master = cluster_->master();
+    if (master == nullptr) return done(core::Unexpected{not_here()});
+    master->when_writable(stream, [create, done](core::Result<void> ready) mutable {
+        if (!ready) return done(core::Unexpected{ready.error()});
+        create();
+    });
+}
+
+}  // namespace spirit::daemon

@@ -1,0 +1,74 @@
+// daemon/write_path.h: the one owner of a publish's way from a session to
+// its acknowledgement: ordered here (the master, or a node alone) or
+// forwarded (a slave) → durable in the store → copies (immediate streams
+// wait for `acks` verified copies) → visible to consumers. A change of
+// role is seen here only through the Cluster: nothing else decides.
+//
+// - A node alone orders every publish in epoch 1 (or the epoch its copies
+//   were confirmed in) and acknowledges it `durable` once committed.
+// - A master orders a publish once its stream is complete in this epoch
+//   (daemon/cluster/master.h); until then the publish waits, up to
+//   cluster.ack_timeout_ms, then fails with unavailable. Eventual streams
+//   are acknowledged `durable` at the master's commit; immediate ones
+//   `replicated` once `acks` verified copies hold them, naming the holders.
+// - A slave forwards (daemon/cluster/forwarder.h).
+// A new stream's policy is the master's choice (the first matching
+// [[streams]] entry), recorded with the stream and replicated with it.
+//
+// Loop thread only.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/protocol.h"
+#include "daemon/cluster/forwarder.h"
+#include "daemon/config.h"
+#include "net/loop.h"
+#include "storage/store.h"
+
+namespace spirit::daemon {
+
+class Cluster;
+class Visibility;
+
+class WritePath {
+ public:
+    // `cluster`: nullptr for a node alone.
+    WritePath(const Config& config, storage::Store& store, Visibility& visibility,
+              Cluster* cluster);
+
+    // A client's publish: ordered here or forwarded. `reply` is called
+    // exactly once, perhaps before this returns.
+    void publish(const PublishRequest& request, PublishReply reply);
+    // Orders a publish on this node (a master, or a node alone): a client's,
+    // a forward from a slave, or an outbox entry.
+    void order(const PublishRequest& request, PublishReply reply);
+
+    // Creates a stream with `policy` (spirit stream create): on the master,
+    // once it takes writes.
+    void create_stream(const std::string& stream, const core::StreamPolicy& policy,
+                       std::function<void(core::Result<void>)> done);
+
+    // This node's copy's policy of `stream` (the master's record), or
+    // nullopt if it holds no copy.
+    std::optional<core::StreamPolicy> policy_of(std::string_view stream) const;
+    // The visible seq of a stream this node has not seen move yet.
+    core::Seq initial_visible(const std::string& stream) const;
+
+ private:
+    void append(const PublishRequest& request, PublishReply reply);
+    void committed(const std::string& stream, const core::StreamPolicy& policy,
+                   storage::AppendResult result, PublishReply reply);
+    core::Epoch epoch_for(const std::optional<storage::StreamInfo>& info) const;
+    // not_master naming the master, or unavailable while none is known.
+    core::Error not_here() const;
+
+    const Config& config_;
+    storage::Store& store_;
+    Visibility& visibility_;
+    Cluster* cluster_;
+};
+
+}  // namespace spirit::daemon
