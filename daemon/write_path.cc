@@ -57,7 +57,7 @@ void WritePath::order(const PublishRequest& request, PublishReply reply) {
             core::Error{core::make_error_code(errc::not_master),
                         fmt::format("node {} is not the master (the master of epoch {} is {})",
                                     cluster_->self().value(), cluster_->epoch().value(),
-                                    m ? m->value() : "not known")}});
+                                    m ? m->value() : "not known yet")}});
     }
     const std::string stream(request.stream);
     if (master->writable(stream)) return append(request, std::move(reply));

@@ -601,11 +601,12 @@ void Cluster::on_forward(const core::NodeId& peer, const proto::Forward& forward
     if (!master_) {
         const auto m = known_master();
         return (void)links_->send(
-            peer, proto::ForwardError{
-                      epoch(), request, static_cast<std::uint32_t>(errc::not_master),
-                      fmt::format("node {} is not the master (the master of epoch "
-                                  "{} is {})",
-                                  self_.value(), epoch().value(), m ? m->value() : "not known")});
+            peer,
+            proto::ForwardError{
+                epoch(), request, static_cast<std::uint32_t>(errc::not_master),
+                fmt::format("node {} is not the master (the master of epoch "
+                            "{} is {})",
+                            self_.value(), epoch().value(), m ? m->value() : "not known yet")});
     }
     if (stopping_) return;  // not ordered: the links' close answers it (begin_stop)
     std::weak_ptr<bool> alive = alive_;

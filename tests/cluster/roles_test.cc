@@ -39,7 +39,7 @@ bool acceptable_failure(const core::Error& e) {
 // Whether a not_master error's detail names `master` as the master. One
 // answer names none: Cluster::on_forward's, from the node that is becoming
 // the master while its role is still being recorded ("node node-b is not the
-// master (the master of epoch 3 is not known)"); it names itself.
+// master (the master of epoch 3 is not known yet)"); it names itself.
 bool names_master(const std::string& detail, const std::string& master) {
     // A master that steps down because a voter moved on to a newer epoch
     // may not know that epoch's master yet (it is being elected): it says so.
