@@ -92,20 +92,23 @@ std::uint16_t free_tcp_port() {
     return 0;
 }
 
-std::uint64_t rss_anon_kib(pid_t pid) {
-    // Plain open and read, no stdio: a sampler thread calls this every
-    // millisecond, and ThreadSanitizer reports glibc's FILE reuse across
-    // threads as a race.
-    const std::string path = "/proc/" + std::to_string(pid) + "/status";
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+RssAnon::RssAnon(pid_t pid)
+    : fd_(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC)) {}
+
+RssAnon::~RssAnon() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::uint64_t RssAnon::kib() const {
+    if (fd_ < 0) return 0;
+    // Plain pread, no stdio: procfs makes the text afresh at offset 0.
     char buffer[4096];
-    const ssize_t got = ::read(fd, buffer, sizeof buffer - 1);
-    ::close(fd);
+    const ssize_t got = ::pread(fd_, buffer, sizeof buffer - 1, 0);
     if (got <= 0) return 0;
     const std::string_view text(buffer, static_cast<std::size_t>(got));
     const std::size_t at = text.find("\nRssAnon:");
     if (at == std::string_view::npos) return 0;
+    buffer[got] = '\0';
     return std::strtoull(buffer + at + 10, nullptr, 10);
 }
 

@@ -25,8 +25,22 @@ namespace spirit::test {
 std::uint16_t free_tcp_port();
 
 // Resident anonymous memory of a process in KiB (RssAnon: heap and stacks,
-// not LMDB's file-backed pages).
-std::uint64_t rss_anon_kib(pid_t pid);
+// not LMDB's file-backed pages), read again at each call from one
+// /proc/PID/status descriptor opened by the constructor. A sampler thread
+// reads it every millisecond: opening a file per sample in that thread,
+// while the test's own thread opens and closes sockets, reuses descriptor
+// numbers across threads, which ThreadSanitizer reports as a race.
+class RssAnon {
+ public:
+    explicit RssAnon(pid_t pid);
+    ~RssAnon();
+    RssAnon(const RssAnon&) = delete;
+    RssAnon& operator=(const RssAnon&) = delete;
+    std::uint64_t kib() const;  // 0 if it cannot be read
+
+ private:
+    int fd_;
+};
 
 struct DaemonOptions {
     std::string node_id = "node-1";

@@ -49,9 +49,9 @@ constexpr std::uint64_t volume_divisor = 1;
 class RssSampler {
  public:
     explicit RssSampler(pid_t pid)
-        : thread_([this, pid] {
+        : rss_(pid), thread_([this] {
               while (!stop_) {
-                  const std::uint64_t kib = test::rss_anon_kib(pid);
+                  const std::uint64_t kib = rss_.kib();
                   std::atomic<std::uint64_t>& peak = peaks_[phase_.load()];
                   if (kib > peak) peak = kib;
                   std::this_thread::sleep_for(milliseconds(1));
@@ -68,6 +68,7 @@ class RssSampler {
     std::atomic<bool> stop_{false};
     std::atomic<int> phase_{0};
     std::atomic<std::uint64_t> peaks_[2] = {0, 0};
+    test::RssAnon rss_;
     std::thread thread_;
 };
 
