@@ -98,12 +98,19 @@ void WritePath::append(const PublishRequest& request, PublishReply reply) {
     auto info = store_.stream_info(request.stream);
     if (!info) return reply(core::Unexpected{info.error()});
     const core::StreamPolicy policy = *info ? (*info)->policy : config_.policy_for(request.stream);
-    const storage::AppendRequest append{.stream = request.stream,
-                                        .events = request.events,
-                                        .expected_last_seq = request.expected_last_seq,
-                                        .epoch = epoch_for(*info),
-                                        .create = storage::CreateMode::if_missing,
-                                        .policy = policy};
+    storage::AppendRequest append{.stream = request.stream,
+                                  .events = request.events,
+                                  .expected_last_seq = request.expected_last_seq,
+                                  .epoch = epoch_for(*info),
+                                  .create = storage::CreateMode::if_missing,
+                                  .policy = policy};
+    // A master sends an immediate stream's events to its replicas as soon
+    // as they are sealed, in parallel with its own commit.
+    Master* master = cluster_ != nullptr ? cluster_->master() : nullptr;
+    storage::Sealed sealed;
+    if (master != nullptr && policy.redundancy == core::Redundancy::immediate) {
+        append.sealed = &sealed;
+    }
     auto shared = std::make_shared<PublishReply>(std::move(reply));
     auto queued =
         store_.append(append, [this, stream = std::string(request.stream), policy,
@@ -122,7 +129,8 @@ void WritePath::append(const PublishRequest& request, PublishReply reply) {
             }
             committed(stream, policy, std::move(*result), std::move(*shared));
         });
-    if (!queued) (*shared)(core::Unexpected{std::move(queued).error()});
+    if (!queued) return (*shared)(core::Unexpected{std::move(queued).error()});
+    if (append.sealed != nullptr) master->sealed(std::string(request.stream), std::move(sealed));
 }
 
 void WritePath::committed(const std::string& stream, const core::StreamPolicy& policy,

@@ -526,6 +526,7 @@ detail::AppendOp Store::Impl::seal(const AppendRequest& request, Head& head, cor
         head.last_hash = core::seal_envelope(op.data, fields, head.last_hash);
         head.last_seq = seq;
         op.ends.push_back(static_cast<std::uint32_t>(op.data.size()));
+        if (request.sealed != nullptr) request.sealed->hashes.push_back(head.last_hash);
     }
     SPIRIT_ASSERT(!op.ends.empty());
     head.last_epoch = request.epoch;
@@ -539,6 +540,7 @@ detail::AppendOp Store::Impl::seal(const AppendRequest& request, Head& head, cor
 }
 
 Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback done) {
+    if (request.sealed != nullptr) *request.sealed = Sealed{};
     SPIRIT_TRY(validate(request));
     std::uint64_t sealed_bytes_estimate = 0;
     for (const core::EventDraft& e : request.events) {
@@ -609,6 +611,11 @@ Result<void> Store::Impl::append(const AppendRequest& request, AppendCallback do
     result.stored = static_cast<std::uint32_t>(op.ends.size());
     result.timestamp_ns = ts;
     result.last_hash = head.last_hash;
+    if (request.sealed != nullptr) {
+        request.sealed->first_seq = op.first_seq;
+        request.sealed->data = op.data;
+        request.sealed->ends = op.ends;
+    }
     submit_on_head(request.stream, head, std::move(op), std::move(remembered),
                    answer(std::move(result), std::move(done)));
     return {};

@@ -83,6 +83,16 @@ struct StoreOptions {
 // Whether append may create the stream.
 enum class CreateMode { if_missing, must_exist };
 
+// A copy of what one append sealed, for a master that sends it to its
+// replicas while its own commit runs. Envelope i (seq first_seq + i, hash
+// hashes[i]) is data[ends[i - 1], ends[i]), the first from 0.
+struct Sealed {
+    core::Seq first_seq{0};
+    core::Bytes data;
+    std::vector<std::uint32_t> ends;
+    std::vector<core::Digest> hashes;
+};
+
 // One append. Views: they need only live until append() returns.
 struct AppendRequest {
     std::string_view stream;
@@ -99,6 +109,9 @@ struct AppendRequest {
     core::Epoch epoch{1};
     CreateMode create = CreateMode::if_missing;
     core::StreamPolicy policy;  // used only if the append creates the stream
+    // If set, append() fills it with a copy of the envelopes it sealed
+    // before it returns (left empty when it sealed none: all duplicates).
+    Sealed* sealed = nullptr;
 };
 
 // One publish kept in the outbox.

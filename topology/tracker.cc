@@ -53,8 +53,23 @@ void Tracker::own(const std::string& stream, const Chain& chain, core::Epoch con
             copy.matched = std::min(copy.matched, chain.last_seq);
         }
     }
+    // A cut drops what was sealed beyond it too; a commit overtakes it.
+    if (chain.last_seq < s.chain.last_seq || s.sealed_seq < chain.last_seq) {
+        s.sealed_seq = chain.last_seq;
+    }
     s.chain = chain;
     s.confirmed = confirmed;
+}
+
+void Tracker::sealed(const std::string& stream, core::Seq last) {
+    auto it = streams_.find(stream);
+    if (it != streams_.end() && last > it->second.sealed_seq) it->second.sealed_seq = last;
+}
+
+core::Seq Tracker::sendable(const std::string& stream) const {
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) return core::Seq{0};
+    return std::max(it->second.chain.last_seq, it->second.sealed_seq);
 }
 
 const Chain* Tracker::own_chain(const std::string& stream) const {
@@ -183,7 +198,8 @@ std::optional<SendRange> Tracker::next_send(const core::NodeId& replica,
     if (c == nullptr || c->state != CopyState::replicating) return std::nullopt;
     if (bytes_in_flight(replica) >= window_bytes_) return std::nullopt;
     const Stream& s = streams_.at(stream);
-    if (c->next <= s.chain.last_seq) return SendRange{c->next, c->next_prev_hash, s.chain.last_seq};
+    const core::Seq last = std::max(s.chain.last_seq, s.sealed_seq);
+    if (c->next <= last) return SendRange{c->next, c->next_prev_hash, last};
     if ((c->confirmed < epoch_ || !c->aligned) && c->in_flight.empty()) {
         return SendRange{c->next, c->next_prev_hash, c->next.prev()};  // align
     }

@@ -103,6 +103,14 @@ class Tracker {
     // confirmed in `confirmed`.
     void own(const std::string& stream, const Chain& chain, core::Epoch confirmed);
     const Chain* own_chain(const std::string& stream) const;
+    // This master sealed `stream` up to `last` and is committing it:
+    // replicas may be sent that much now (Raft's leader sends in parallel
+    // with its own write), but its own copy counts in the watermark and the
+    // holders only once own() says it is durable. Ignored for a stream
+    // without an own() chain.
+    void sealed(const std::string& stream, core::Seq last);
+    // The last seq that may be sent: sealed or durable, whichever is higher.
+    core::Seq sendable(const std::string& stream) const;
 
     // A replica's link closed: what was in flight is lost; every copy must
     // be claimed and checked again, and until then none of them counts
@@ -161,6 +169,9 @@ class Tracker {
  private:
     struct Stream {
         Chain chain;
+        // Sealed beyond chain.last_seq (not durable here yet); equal to it
+        // when nothing is.
+        core::Seq sealed_seq{0};
         core::Epoch confirmed{0};
         std::map<core::NodeId, ReplicaCopy> copies;
     };

@@ -436,6 +436,7 @@ void Cluster::designate(const core::NodeId& master, bool force,
 
 void Cluster::on_tick() {
     if (stopped_) return;
+    if (master_ && master_->own_commit_failed()) step_down(*master_->own_commit_failed());
     elector_->tick();
     drive();
     if (++ticks_ % ticks_per_heartbeat_ == 0) heartbeat_tick();

@@ -37,6 +37,11 @@ core::Error error(errc code, std::string detail) {
     return core::Error{core::make_error_code(code), std::move(detail)};
 }
 
+// The last seq of a batch sealed here.
+core::Seq last_of(const storage::Sealed& batch) {
+    return core::Seq{batch.first_seq.value() + batch.ends.size() - 1};
+}
+
 // "seq 7" or "seqs 7 to 103 (15 seqs)", for logs.
 std::string seqs_text(const std::vector<core::Seq>& seqs) {
     if (seqs.size() == 1) return fmt::format("seq {}", seqs[0].value());
@@ -98,6 +103,12 @@ core::Seq Master::history_of(const std::string& stream) const {
 
 core::Result<std::optional<core::Digest>> Master::hash_here(const std::string& stream,
                                                             core::Seq seq) const {
+    if (auto it = sealed_.find(stream); it != sealed_.end()) {
+        for (const storage::Sealed& batch : it->second) {
+            const std::uint64_t i = seq.value() - batch.first_seq.value();
+            if (seq >= batch.first_seq && i < batch.hashes.size()) return batch.hashes[i];
+        }
+    }
     auto hashes = c_.store.hashes_at(stream, std::vector<core::Seq>{seq});
     if (!hashes) return core::Unexpected{hashes.error()};
     if (hashes->size() != 1) {
@@ -449,29 +460,45 @@ const Master::BuiltFrame* Master::build_frame(const core::NodeId& peer, const st
     core::Digest last_hash = range.prev_hash;
     core::Seq last = range.from.prev();
     if (range.from <= range.to) {
-        const auto events_max = static_cast<std::size_t>(std::min<std::uint64_t>(
+        std::size_t events_max = static_cast<std::size_t>(std::min<std::uint64_t>(
             replicate_events_max, range.to.value() - range.from.value() + 1));
-        // Not verified here: the replica checks every link before it stores,
-        // and a rotted envelope shows there as a refusal.
-        auto read = c_.store.read(stream,
-                                  {.from_seq = range.from,
-                                   .events_max = events_max,
-                                   .bytes_max = bytes_max,
-                                   .verification = storage::Verification::none},
-                                  [&](const core::EnvelopeView& e, core::ByteView encoded) {
-                                      frame.add(encoded);
-                                      last_hash = e.hash;
-                                      last = e.seq;
-                                      return storage::Visit::next;
-                                  });
-        if (!read || read->events == 0) {
-            if (!read) {
-                spdlog::error("replication of {} to {}: {}", stream, peer.value(),
-                              read.error().message());
-                tracker_.refused(peer, stream, read.error().message());
+        std::size_t bytes_left = bytes_max;
+        // What this copy holds durably is read from the store; what it has
+        // sealed beyond that and is committing, from memory.
+        const topology::Chain* chain = tracker_.own_chain(stream);
+        const core::Seq durable = chain != nullptr ? chain->last_seq : core::Seq{0};
+        if (range.from <= durable) {
+            // Not verified here: the replica checks every link before it
+            // stores, and a rotted envelope shows there as a refusal.
+            std::size_t read_bytes = 0;
+            auto read = c_.store.read(stream,
+                                      {.from_seq = range.from,
+                                       .events_max = events_max,
+                                       .bytes_max = bytes_max,
+                                       .verification = storage::Verification::none},
+                                      [&](const core::EnvelopeView& e, core::ByteView encoded) {
+                                          frame.add(encoded);
+                                          read_bytes += encoded.size();
+                                          last_hash = e.hash;
+                                          last = e.seq;
+                                          return storage::Visit::next;
+                                      });
+            if (!read || read->events == 0) {
+                if (!read) {
+                    spdlog::error("replication of {} to {}: {}", stream, peer.value(),
+                                  read.error().message());
+                    tracker_.refused(peer, stream, read.error().message());
+                }
+                return nullptr;
             }
-            return nullptr;
+            events_max -= std::min<std::size_t>(events_max, read->events);
+            bytes_left -= std::min(bytes_left, read_bytes);
         }
+        if (last >= durable && last < range.to && events_max > 0) {
+            add_sealed(frame, stream, last.next(), range.to, events_max, bytes_left, last,
+                       last_hash);
+        }
+        if (last < range.from) return nullptr;  // sealed, but no longer here: wait for the commit
     }
     frame.finish();
     if (range.from > range.to) {
@@ -492,9 +519,74 @@ const Master::BuiltFrame* Master::build_frame(const core::NodeId& peer, const st
     return &built;
 }
 
+std::size_t Master::add_sealed(proto::ReplicateFrameBuilder& frame, const std::string& stream,
+                               core::Seq from, core::Seq to, std::size_t events_max,
+                               std::size_t bytes_max, core::Seq& last,
+                               core::Digest& last_hash) const {
+    auto it = sealed_.find(stream);
+    if (it == sealed_.end()) return 0;
+    std::size_t added = 0;
+    std::size_t bytes = 0;
+    core::Seq seq = from;
+    for (const storage::Sealed& batch : it->second) {
+        if (last_of(batch) < seq) continue;
+        if (batch.first_seq > seq) break;  // a gap: never sent past it
+        for (std::size_t i = seq.value() - batch.first_seq.value(); i < batch.ends.size(); ++i) {
+            const std::uint32_t begin = i == 0 ? 0 : batch.ends[i - 1];
+            const std::size_t size = batch.ends[i] - begin;
+            if (seq > to || added == events_max || (added > 0 && bytes + size > bytes_max)) {
+                return added;
+            }
+            frame.add(core::ByteView{batch.data.data() + begin, size});
+            bytes += size;
+            last = seq;
+            last_hash = batch.hashes[i];
+            seq = seq.next();
+            ++added;
+        }
+    }
+    return added;
+}
+
+void Master::sealed(const std::string& stream, storage::Sealed sealed) {
+    if (sealed.ends.empty()) return;
+    auto& batches = sealed_[stream];
+    const core::Seq known = batches.empty()
+                                ? tracker_.sendable(stream)
+                                : std::max(tracker_.sendable(stream), last_of(batches.back()));
+    if (sealed.first_seq <= known) {
+        own_commit_failed_ = fmt::format(
+            "its own commit failed: stream {} was sealed again from seq {} after it was sent",
+            stream, sealed.first_seq.value());
+        spdlog::error("{}", *own_commit_failed_);
+        if (batches.empty()) sealed_.erase(stream);
+        return;
+    }
+    batches.push_back(std::move(sealed));
+    extend_sendable(stream);
+}
+
+void Master::extend_sendable(const std::string& stream) {
+    // Sent only on top of this copy's own chain (a stream new in this epoch
+    // has one once its first commit landed), and without gaps.
+    auto it = sealed_.find(stream);
+    if (it == sealed_.end() || tracker_.own_chain(stream) == nullptr) return;
+    const core::Seq before = tracker_.sendable(stream);
+    core::Seq end = before;
+    for (const storage::Sealed& batch : it->second) {
+        if (batch.first_seq > end.next()) break;
+        end = std::max(end, last_of(batch));
+    }
+    if (end == before) return;
+    tracker_.sealed(stream, end);
+    for (const core::NodeId& peer : c_.replicas) {
+        if (c_.links.writable(peer)) pump_stream(peer, stream);
+    }
+}
+
 bool Master::writable(const std::string& stream) const {
     return phase_ == Phase::serving && !awaiting_confirmation_.contains(stream) &&
-           !failed_.contains(stream);
+           !failed_.contains(stream) && !own_commit_failed_;
 }
 
 void Master::when_writable(const std::string& stream, Ready ready) {
@@ -530,6 +622,15 @@ void Master::committed(const std::string& stream, const core::StreamPolicy& poli
         next.last_hash = hash;
         tracker_.own(stream, next, epoch_);
     }
+    if (auto it = sealed_.find(stream); it != sealed_.end()) {
+        auto& batches = it->second;
+        while (!batches.empty() && last_of(batches.front()) <= last) batches.pop_front();
+        if (batches.empty()) {
+            sealed_.erase(it);
+        } else {
+            extend_sendable(stream);
+        }
+    }
     for (const core::NodeId& peer : c_.replicas) {
         if (c_.links.writable(peer)) pump_stream(peer, stream);
     }
@@ -548,10 +649,10 @@ void Master::await_copies(const std::string& stream, core::Seq seq, std::size_t 
 void Master::copies_changed(const std::string& stream) {
     const core::StreamPolicy& policy = policy_of(stream);
     const std::size_t copies = topology::copies_required(policy, group_size());
-    const core::Seq watermark = tracker_.watermark(stream, copies);
+    const core::Seq copies_watermark = tracker_.watermark(stream, copies);
     if (auto it = awaiters_.find(stream); it != awaiters_.end()) {
         auto& list = it->second;
-        while (!list.empty() && list.begin()->first <= watermark) {
+        while (!list.empty() && list.begin()->first <= copies_watermark) {
             auto node = list.extract(list.begin());
             node.mapped().done(tracker_.holders(stream, node.key(), c_.self));
         }
@@ -566,6 +667,11 @@ void Master::copies_changed(const std::string& stream) {
     // higher): consumers see no more of an immediate stream meanwhile.
     if (policy.redundancy == core::Redundancy::immediate && phase_ == Phase::serving &&
         !awaiting_confirmation_.contains(stream)) {
+        // Replicas may hold what this copy is still committing: consumers
+        // see nothing before it is durable here too.
+        const topology::Chain* chain = tracker_.own_chain(stream);
+        const core::Seq watermark =
+            std::min(copies_watermark, chain != nullptr ? chain->last_seq : core::Seq{0});
         c_.visibility.advance(stream, watermark);
         // The replicas show their consumers as much (docs/replication.md).
         if (core::Seq& declared = declared_[stream]; watermark > declared) {

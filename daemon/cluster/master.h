@@ -96,6 +96,14 @@ class Master {
     // does), or with unavailable after cluster.ack_timeout_ms.
     using Ready = std::function<void(core::Result<void>)>;
     void when_writable(const std::string& stream, Ready ready);
+    // This node sealed `sealed` in immediate `stream` and is committing it:
+    // the replicas are sent it now, from memory, in parallel with the commit
+    // (its own copy counts once committed() says so). False if it does not
+    // continue what this master sealed or holds: the store reset the
+    // stream's head after a failed commit. The master then takes no more
+    // writes and own_commit_failed() says why: the Cluster steps it down.
+    void sealed(const std::string& stream, storage::Sealed sealed);
+    const std::optional<std::string>& own_commit_failed() const { return own_commit_failed_; }
     // This node committed `stream` up to (last, hash).
     void committed(const std::string& stream, const core::StreamPolicy& policy, core::Seq last,
                    const core::Digest& hash);
@@ -186,6 +194,14 @@ class Master {
     bool pump_stream(const core::NodeId& peer, const std::string& stream);
     const BuiltFrame* build_frame(const core::NodeId& peer, const std::string& stream,
                                   const topology::SendRange& range);
+    // Lets the tracker send the sealed batches that continue its sendable
+    // head without a gap, and sends them.
+    void extend_sendable(const std::string& stream);
+    // Adds the sealed envelopes of `stream` from `from` on (none if not
+    // sealed), within the limits; returns how many.
+    std::size_t add_sealed(core::protocol::ReplicateFrameBuilder& frame, const std::string& stream,
+                           core::Seq from, core::Seq to, std::size_t events_max,
+                           std::size_t bytes_max, core::Seq& last, core::Digest& last_hash) const;
     void copies_changed(const std::string& stream);
     void resolve_waiters(const std::string& stream);
     void expire(std::uint64_t now);
@@ -221,6 +237,11 @@ class Master {
     std::map<std::string, std::vector<Waiter>> waiters_;
     std::map<std::string, std::multimap<core::Seq, Awaiter>> awaiters_;
     std::map<std::pair<core::NodeId, std::string>, Refusals> refusals_;
+    // Sealed, not committed here yet (immediate streams), in seq order;
+    // sent once they continue the tracker's sendable head, dropped as
+    // commits land.
+    std::map<std::string, std::deque<storage::Sealed>, std::less<>> sealed_;
+    std::optional<std::string> own_commit_failed_;
     std::map<std::string, BuiltFrame> frames_;
     BuiltFrame align_frame_;
     std::uint64_t frames_bytes_ = 0;

@@ -61,6 +61,43 @@ TEST_CASE("each event chains on the hash of the one before", "[storage][unit]") 
     CHECK(r->events == 5);
 }
 
+TEST_CASE("an append can hand back a copy of what it sealed, byte for byte", "[storage][unit]") {
+    // A master sends this copy to its replicas while its own commit runs.
+    StoreFixture f;
+    f.append_n("s", 2);
+    Batch batch;
+    batch.add("a", test::event_id(7)).add("dup", test::event_id(7)).add("b");
+    storage::Sealed sealed;
+    storage::AppendRequest request{.stream = "s", .events = batch.events()};
+    request.sealed = &sealed;
+    auto r = f.store().append_sync(request);
+    REQUIRE(r);
+    CHECK(r->stored == 2);  // the repeated id is a duplicate, not sealed
+    CHECK(sealed.first_seq == core::Seq{3});
+    REQUIRE(sealed.ends.size() == 2);
+    REQUIRE(sealed.hashes.size() == 2);
+    CHECK(sealed.hashes.back() == r->last_hash);
+    std::size_t i = 0;
+    auto read = f.store().read(
+        "s", {.from_seq = core::Seq{3}}, [&](const core::EnvelopeView& e, core::ByteView encoded) {
+            REQUIRE(i < sealed.ends.size());
+            const std::uint32_t begin = i == 0 ? 0 : sealed.ends[i - 1];
+            const core::ByteView copy{sealed.data.data() + begin, sealed.ends[i] - begin};
+            CHECK(std::equal(copy.begin(), copy.end(), encoded.begin(), encoded.end()));
+            CHECK(e.hash == sealed.hashes[i]);
+            ++i;
+            return storage::Visit::next;
+        });
+    REQUIRE(read);
+    CHECK(i == 2);
+    // A retry whose every event is a duplicate seals nothing.
+    Batch again;
+    again.add("a", test::event_id(7));
+    request.events = again.events();
+    REQUIRE(f.store().append_sync(request));
+    CHECK(sealed.ends.empty());
+}
+
 TEST_CASE("streams are independent and listed by name", "[storage][unit]") {
     StoreFixture f;
     f.append_n("b-stream", 3);

@@ -291,3 +291,51 @@ TEST_CASE("a copy whose link dropped counts again only once a new claim is verif
         }
     }
 }
+
+TEST_CASE("what is sealed is sent before it is durable, and the master counts once it is",
+          "[topology][unit]") {
+    Tracker t(Epoch{5}, {b, c}, 1 << 20);
+    Chain ch = chain(10);
+    t.own("s", ch, Epoch{5});
+    REQUIRE(claim(t, ch, b, 10) == Verdict::verified);
+    REQUIRE(claim(t, ch, c, 10) == Verdict::verified);
+    t.sealed("s", Seq{20});
+    CHECK(t.sendable("s") == Seq{20});
+    auto range = t.next_send(b, "s");
+    REQUIRE(range);
+    CHECK(range->from == Seq{11});
+    CHECK(range->to == Seq{20});
+    t.sent(b, "s", Seq{20}, h(20), 100);
+    REQUIRE(t.ack(b, "s", Position{Epoch{5}, Seq{20}, h(20)}));
+    // One replica holds 11..20, the master is still committing them: two
+    // copies of three hold only up to 10, and the master is no holder yet.
+    CHECK(t.watermark("s", 2) == Seq{10});
+    CHECK(t.holders("s", Seq{20}, a) == std::vector<NodeId>{b});
+    // Two replicas durable before the master: a majority holds them.
+    t.sent(c, "s", Seq{20}, h(20), 100);
+    REQUIRE(t.ack(c, "s", Position{Epoch{5}, Seq{20}, h(20)}));
+    CHECK(t.watermark("s", 2) == Seq{20});
+    CHECK(t.watermark("s", 3) == Seq{10});
+    // The master's commit lands.
+    ch = chain(20);
+    t.own("s", ch, Epoch{5});
+    CHECK(t.watermark("s", 3) == Seq{20});
+    CHECK(t.holders("s", Seq{20}, a) == std::vector<NodeId>{a, b, c});
+    CHECK(t.sendable("s") == Seq{20});
+    CHECK_FALSE(t.next_send(b, "s"));
+}
+
+TEST_CASE("sealing needs an own chain, and a cut drops what was sealed beyond it",
+          "[topology][unit]") {
+    Tracker t(Epoch{5}, {b}, 1 << 20);
+    t.sealed("new", Seq{3});  // no chain yet: sent once committed
+    CHECK(t.sendable("new") == Seq{0});
+    Chain ch = chain(10);
+    t.own("s", ch, Epoch{5});
+    t.sealed("s", Seq{15});
+    t.sealed("s", Seq{12});  // never backwards
+    CHECK(t.sendable("s") == Seq{15});
+    ch = chain(8);  // completion cut this copy
+    t.own("s", ch, Epoch{5});
+    CHECK(t.sendable("s") == Seq{8});
+}
