@@ -512,6 +512,7 @@ detail::AppendOp Store::Impl::seal(const AppendRequest& request, Head& head, cor
     op.data.reserve(sealed_bytes_estimate);
     op.ends.reserve(request.events.size() - duplicates.size());
     op.first_seq = head.last_seq.next();
+    if (request.sealed != nullptr) request.sealed->hashes.reserve(op.ends.capacity());
     std::size_t next_duplicate = 0;
     for (std::size_t i = 0; i < request.events.size(); ++i) {
         if (next_duplicate < duplicates.size() && duplicates[next_duplicate].index == i) {

@@ -519,12 +519,11 @@ const Master::BuiltFrame* Master::build_frame(const core::NodeId& peer, const st
     return &built;
 }
 
-std::size_t Master::add_sealed(proto::ReplicateFrameBuilder& frame, const std::string& stream,
-                               core::Seq from, core::Seq to, std::size_t events_max,
-                               std::size_t bytes_max, core::Seq& last,
-                               core::Digest& last_hash) const {
+void Master::add_sealed(proto::ReplicateFrameBuilder& frame, const std::string& stream,
+                        core::Seq from, core::Seq to, std::size_t events_max, std::size_t bytes_max,
+                        core::Seq& last, core::Digest& last_hash) const {
     auto it = sealed_.find(stream);
-    if (it == sealed_.end()) return 0;
+    if (it == sealed_.end()) return;
     std::size_t added = 0;
     std::size_t bytes = 0;
     core::Seq seq = from;
@@ -534,9 +533,7 @@ std::size_t Master::add_sealed(proto::ReplicateFrameBuilder& frame, const std::s
         for (std::size_t i = seq.value() - batch.first_seq.value(); i < batch.ends.size(); ++i) {
             const std::uint32_t begin = i == 0 ? 0 : batch.ends[i - 1];
             const std::size_t size = batch.ends[i] - begin;
-            if (seq > to || added == events_max || (added > 0 && bytes + size > bytes_max)) {
-                return added;
-            }
+            if (seq > to || added == events_max || (added > 0 && bytes + size > bytes_max)) return;
             frame.add(core::ByteView{batch.data.data() + begin, size});
             bytes += size;
             last = seq;
@@ -545,7 +542,6 @@ std::size_t Master::add_sealed(proto::ReplicateFrameBuilder& frame, const std::s
             ++added;
         }
     }
-    return added;
 }
 
 void Master::sealed(const std::string& stream, storage::Sealed sealed) {

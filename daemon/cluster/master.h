@@ -198,10 +198,10 @@ class Master {
     // head without a gap, and sends them.
     void extend_sendable(const std::string& stream);
     // Adds the sealed envelopes of `stream` from `from` on (none if not
-    // sealed), within the limits; returns how many.
-    std::size_t add_sealed(core::protocol::ReplicateFrameBuilder& frame, const std::string& stream,
-                           core::Seq from, core::Seq to, std::size_t events_max,
-                           std::size_t bytes_max, core::Seq& last, core::Digest& last_hash) const;
+    // sealed), within the limits, and moves `last` and `last_hash` on.
+    void add_sealed(core::protocol::ReplicateFrameBuilder& frame, const std::string& stream,
+                    core::Seq from, core::Seq to, std::size_t events_max, std::size_t bytes_max,
+                    core::Seq& last, core::Digest& last_hash) const;
     void copies_changed(const std::string& stream);
     void resolve_waiters(const std::string& stream);
     void expire(std::uint64_t now);
