@@ -39,20 +39,27 @@ constexpr std::size_t versions_max = 1024;
 // Sealed events in one TopologyEvents frame.
 constexpr std::size_t topology_events_max = 4096;
 
-Heartbeat read_heartbeat(Reader& r) {
-    Heartbeat m;
-    m.epoch = Epoch{r.u64("epoch")};
-    m.master = r.owned_text("master", node_id_bytes_max);
-    m.caught_up = flag(r, "caught_up");
-    if (!r.more()) return m;  // a sender without $topology
+// A version vector of `$topology`, the optional last field of a message.
+std::vector<TopologyVersion> read_versions(Reader& r) {
+    std::vector<TopologyVersion> out;
+    if (!r.more()) return out;  // a sender without $topology
     const List list = r.list("versions", versions_max);
     r.items(list, [&](Reader& v) {
         TopologyVersion t;
         t.node = v.owned_text("node", node_id_bytes_max);
         t.instance = v.u64("instance");
         t.seq = v.u64("seq");
-        m.versions.push_back(std::move(t));
+        out.push_back(std::move(t));
     });
+    return out;
+}
+
+Heartbeat read_heartbeat(Reader& r) {
+    Heartbeat m;
+    m.epoch = Epoch{r.u64("epoch")};
+    m.master = r.owned_text("master", node_id_bytes_max);
+    m.caught_up = flag(r, "caught_up");
+    m.versions = read_versions(r);
     return m;
 }
 
@@ -70,6 +77,7 @@ VoteResponse read_vote_response(Reader& r) {
     m.pre = flag(r, "pre");
     m.granted = flag(r, "granted");
     m.known = Epoch{r.u64("known")};
+    m.versions = read_versions(r);
     return m;
 }
 
@@ -300,8 +308,11 @@ struct PeerWriter {
         pk.pack_uint64(m.epoch.value());
         pack_text(pk, m.master);
         pk.pack_uint8(m.caught_up ? 1 : 0);
-        pk.pack_array(static_cast<std::uint32_t>(m.versions.size()));
-        for (const TopologyVersion& v : m.versions) {
+        pack_versions(m.versions);
+    }
+    void pack_versions(const std::vector<TopologyVersion>& versions) {
+        pk.pack_array(static_cast<std::uint32_t>(versions.size()));
+        for (const TopologyVersion& v : versions) {
             pk.pack_array(3);
             pack_text(pk, v.node);
             pk.pack_uint64(v.instance);
@@ -315,11 +326,12 @@ struct PeerWriter {
         pk.pack_uint8(m.forced ? 1 : 0);
     }
     void operator()(const VoteResponse& m) {
-        pack_head(pk, Type::vote_response, 4);
+        pack_head(pk, Type::vote_response, 5);
         pk.pack_uint64(m.epoch.value());
         pk.pack_uint8(m.pre ? 1 : 0);
         pk.pack_uint8(m.granted ? 1 : 0);
         pk.pack_uint64(m.known.value());
+        pack_versions(m.versions);
     }
     void operator()(const TimeoutNow& m) {
         pack_head(pk, Type::timeout_now, 1);

@@ -84,6 +84,9 @@ struct VoteResponse {
     bool pre = false;
     bool granted = false;
     Epoch known;
+    // What the voter holds of `$topology` as it answers (a new master
+    // completes nothing before it holds as much as a majority of voters).
+    std::vector<TopologyVersion> versions;
 };
 
 // A leadership transfer (spirit cluster set-master): the receiver stands

@@ -13,6 +13,8 @@ namespace spirit::core {
 namespace {
 
 using protocol::detail::pack_bin;
+using protocol::detail::pack_policy;
+using protocol::detail::read_policy;
 using protocol::detail::pack_text;
 using protocol::detail::Packer;
 using protocol::detail::Reader;
@@ -61,6 +63,23 @@ struct BodyWriter {
         pk.pack_uint64(b.epoch.value());
         pk.pack_uint64(b.after_seq.value());
         pk.pack_uint64(b.count);
+    }
+    void operator()(const topo::StreamCreated& b) {
+        pk.pack_array(8);
+        pack_text(pk, b.stream);
+        pk.pack_uint64(b.epoch.value());
+        pack_policy(pk, b.policy);
+    }
+    void operator()(const topo::StreamDeleted& b) {
+        pk.pack_array(2);
+        pack_text(pk, b.stream);
+        pk.pack_uint64(b.epoch.value());
+    }
+    void operator()(const topo::StreamPolicyChanged& b) {
+        pk.pack_array(8);
+        pack_text(pk, b.stream);
+        pk.pack_uint64(b.epoch.value());
+        pack_policy(pk, b.policy);
     }
 };
 
@@ -126,6 +145,24 @@ TopologyBody read_body(Reader& r, topo::Kind kind) {
                                               Epoch{f.u64("epoch")}, Seq{f.u64("after_seq")},
                                               f.u64("count")};
                 return;
+            case topo::Kind::stream_created: {
+                topo::StreamCreated c{f.owned_text("stream", limits::stream_name_bytes_max),
+                                      Epoch{f.u64("epoch")}, {}};
+                c.policy = read_policy(f);
+                out = std::move(c);
+                return;
+            }
+            case topo::Kind::stream_deleted:
+                out = topo::StreamDeleted{f.owned_text("stream", limits::stream_name_bytes_max),
+                                          Epoch{f.u64("epoch")}};
+                return;
+            case topo::Kind::stream_policy_changed: {
+                topo::StreamPolicyChanged c{f.owned_text("stream", limits::stream_name_bytes_max),
+                                            Epoch{f.u64("epoch")}, {}};
+                c.policy = read_policy(f);
+                out = std::move(c);
+                return;
+            }
         }
     });
     if (!present && !r.failed()) r.fail("fields", "nil; the event's fields are needed");
@@ -222,6 +259,12 @@ const char* topology_kind_name(topo::Kind kind) {
             return "stream_completed";
         case topo::Kind::suffix_quarantined:
             return "suffix_quarantined";
+        case topo::Kind::stream_created:
+            return "stream_created";
+        case topo::Kind::stream_deleted:
+            return "stream_deleted";
+        case topo::Kind::stream_policy_changed:
+            return "stream_policy_changed";
     }
     return "unknown";
 }

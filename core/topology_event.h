@@ -21,6 +21,7 @@
 
 #include "core/ids.h"
 #include "core/node_id.h"
+#include "core/stream_policy.h"
 
 namespace spirit::core {
 
@@ -105,6 +106,35 @@ struct SuffixQuarantined {
     friend bool operator==(const SuffixQuarantined&, const SuffixQuarantined&) = default;
 };
 
+// Stream lifecycle (docs/topology.md, "Streams"). Each is authored by the
+// master of `epoch`; among a stream's lifecycle events and completions,
+// the one with the highest (epoch, author seq) says whether it exists and
+// with which policy, so every node agrees on both.
+
+// The author, master in `epoch`, created `stream` with `policy`.
+struct StreamCreated {
+    std::string stream;
+    Epoch epoch;
+    StreamPolicy policy;
+    friend bool operator==(const StreamCreated&, const StreamCreated&) = default;
+};
+
+// The author, master in `epoch`, deleted `stream`: every copy whose
+// events and confirmed epoch are no newer than `epoch` is deleted.
+struct StreamDeleted {
+    std::string stream;
+    Epoch epoch;
+    friend bool operator==(const StreamDeleted&, const StreamDeleted&) = default;
+};
+
+// The author, master in `epoch`, changed the policy of `stream`.
+struct StreamPolicyChanged {
+    std::string stream;
+    Epoch epoch;
+    StreamPolicy policy;
+    friend bool operator==(const StreamPolicyChanged&, const StreamPolicyChanged&) = default;
+};
+
 // Wire and disk kinds (the variant's alternatives in this order).
 enum class Kind : std::uint8_t {
     node_started = 1,
@@ -113,14 +143,17 @@ enum class Kind : std::uint8_t {
     stepped_down = 4,
     stream_completed = 5,
     suffix_quarantined = 6,
-    // 7..15 reserved for stream lifecycle (created, deleted, policy changed).
+    stream_created = 7,
+    stream_deleted = 8,
+    stream_policy_changed = 9,
 };
 
 }  // namespace topo
 
 using TopologyBody =
     std::variant<topo::NodeStarted, topo::Voted, topo::MasterElected, topo::SteppedDown,
-                 topo::StreamCompleted, topo::SuffixQuarantined>;
+                 topo::StreamCompleted, topo::SuffixQuarantined, topo::StreamCreated,
+                 topo::StreamDeleted, topo::StreamPolicyChanged>;
 
 inline topo::Kind topology_kind(const TopologyBody& body) {
     return static_cast<topo::Kind>(body.index() + 1);

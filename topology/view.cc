@@ -50,6 +50,15 @@ std::optional<std::string> check_election(const core::NodeId& author,
     return std::nullopt;
 }
 
+// A lifecycle event names a data stream (the codec bounds its length) in
+// an epoch; that its author mastered the epoch the view checks.
+std::optional<std::string> check_lifecycle(const std::string& stream, core::Epoch epoch) {
+    if (epoch.value() == 0) return "a change of stream \"" + stream + "\" in epoch 0";
+    if (stream.empty()) return "a change of a stream without a name";
+    if (stream.front() == '$') return "a change of system stream " + stream;
+    return std::nullopt;
+}
+
 std::optional<std::string> check_group(const std::string& group) {
     if (group == default_group) return std::nullopt;
     return "group \"" + group + "\", which this node does not know";
@@ -72,6 +81,12 @@ std::optional<std::string> check_event(const core::TopologyEvent& event, const M
         if (!why) why = check_election(author, *m, members);
     } else if (const auto* s = std::get_if<core::topo::SteppedDown>(&event.body)) {
         why = check_group(s->group);
+    } else if (const auto* c = std::get_if<core::topo::StreamCreated>(&event.body)) {
+        why = check_lifecycle(c->stream, c->epoch);
+    } else if (const auto* d = std::get_if<core::topo::StreamDeleted>(&event.body)) {
+        why = check_lifecycle(d->stream, d->epoch);
+    } else if (const auto* p = std::get_if<core::topo::StreamPolicyChanged>(&event.body)) {
+        why = check_lifecycle(p->stream, p->epoch);
     }
     if (!why) return std::nullopt;
     return name_of(event.key) + ": " + *why;
@@ -104,6 +119,17 @@ bool View::add(const core::TopologyEvent& event) {
             } else if constexpr (std::is_same_v<T, core::topo::StreamCompleted>) {
                 auto& c = completions_[body.stream];
                 c = std::max(c, std::pair{body.epoch, body.seq});
+                changes_[body.stream].insert(
+                    Change{body.epoch, event.key.seq, event.key.author, Change::Kind::completed, {}});
+            } else if constexpr (std::is_same_v<T, core::topo::StreamCreated>) {
+                changes_[body.stream].insert(Change{body.epoch, event.key.seq, event.key.author,
+                                                    Change::Kind::created, body.policy});
+            } else if constexpr (std::is_same_v<T, core::topo::StreamPolicyChanged>) {
+                changes_[body.stream].insert(Change{body.epoch, event.key.seq, event.key.author,
+                                                    Change::Kind::policy, body.policy});
+            } else if constexpr (std::is_same_v<T, core::topo::StreamDeleted>) {
+                changes_[body.stream].insert(
+                    Change{body.epoch, event.key.seq, event.key.author, Change::Kind::deleted, {}});
             } else if constexpr (std::is_same_v<T, core::topo::SuffixQuarantined>) {
                 quarantines_.insert(
                     Quarantine{author, body.stream, body.epoch, body.after_seq, body.count});
@@ -141,6 +167,33 @@ std::uint64_t View::incarnation(const core::TopologyAuthor& author) const {
     return it == starts_.end() ? 0 : it->second.incarnation;
 }
 
+std::optional<View::StreamState> View::stream(const std::string& name) const {
+    auto it = changes_.find(name);
+    if (it == changes_.end()) return std::nullopt;
+    std::optional<StreamState> out;
+    // In (epoch, seq) order: only the master of an epoch changes a stream in it.
+    for (const Change& c : it->second) {
+        if (master_of(c.epoch) != c.author.node) continue;
+        if (!out) out.emplace();
+        out->epoch = c.epoch;
+        out->seq = c.seq;
+        out->exists = c.kind != Change::Kind::deleted;
+        if (c.kind == Change::Kind::deleted) out->policy.reset();
+        if (c.kind == Change::Kind::created || c.kind == Change::Kind::policy) {
+            out->policy = c.policy;
+        }
+    }
+    return out;
+}
+
+std::map<std::string, View::StreamState> View::streams() const {
+    std::map<std::string, StreamState> out;
+    for (const auto& [name, changes] : changes_) {
+        if (auto state = stream(name)) out.emplace(name, *state);
+    }
+    return out;
+}
+
 std::string View::describe() const {
     std::string out = "events " + std::to_string(keys_.size()) + "\n";
     for (const auto& [epoch, master] : masters_) {
@@ -159,6 +212,18 @@ std::string View::describe() const {
     for (const auto& [stream, at] : completions_) {
         out += "completed " + stream + " in epoch " + epoch_text(at.first) + " at seq " +
                std::to_string(at.second.value()) + "\n";
+    }
+    for (const auto& [name, state] : streams()) {
+        out += "stream " + name + (state.exists ? " exists" : " deleted") + " since epoch " +
+               epoch_text(state.epoch) + "/" + std::to_string(state.seq);
+        if (state.policy) {
+            out += state.policy->redundancy == core::Redundancy::immediate ? " immediate"
+                                                                           : " eventual";
+            out += " retention " + std::to_string(state.policy->retention.events_max) + "/" +
+                   std::to_string(state.policy->retention.bytes_max) + "/" +
+                   std::to_string(state.policy->retention.age_ms_max);
+        }
+        out += "\n";
     }
     for (const Quarantine& q : quarantines_) {
         out += "quarantined " + q.node.value() + " " + q.stream + " after seq " +

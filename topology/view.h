@@ -1,7 +1,7 @@
 // topology/view.h: the state `$topology` describes, as a pure fold over
 // the set of its events: who was elected master of which epoch, who
-// stepped down, the highest vote of every node, which streams were
-// completed and which suffixes quarantined.
+// stepped down, the highest vote of every node, which streams exist with
+// which policy, which were completed and which suffixes quarantined.
 //
 // Every aggregate is a maximum or a union, so the same set of events gives
 // the same view in any order of arrival and with any duplicates (a property
@@ -80,6 +80,23 @@ class View {
     };
     const std::set<Quarantine>& quarantines() const { return quarantines_; }
 
+    // A stream as `$topology` says: of its lifecycle events (created,
+    // deleted, policy changed) and completions, each by the master of its
+    // epoch, the one with the highest (epoch, author seq) decides whether
+    // it exists (deleted: no); `policy` is the latest created or changed
+    // one since its last delete (nullopt: only completions name it).
+    // Events by a node that did not master their epoch are ignored.
+    struct StreamState {
+        bool exists = false;
+        core::Epoch epoch;       // of the deciding event
+        std::uint64_t seq = 0;   // its seq in its author's sub-log
+        std::optional<core::StreamPolicy> policy;
+        friend bool operator==(const StreamState&, const StreamState&) = default;
+    };
+    std::optional<StreamState> stream(const std::string& name) const;
+    // Every stream `$topology` names, by name.
+    std::map<std::string, StreamState> streams() const;
+
     // Deterministic text of the whole view (tests, scenario output).
     std::string describe() const;
 
@@ -93,6 +110,20 @@ class View {
     std::map<core::TopologyAuthor, Start> starts_;
     std::map<std::string, std::pair<core::Epoch, core::Seq>> completions_;
     std::set<Quarantine> quarantines_;
+    // Every lifecycle event and completion of each stream, by (epoch, author
+    // seq): folded when asked, so the master of an epoch may be learnt later.
+    struct Change {
+        core::Epoch epoch;
+        std::uint64_t seq = 0;
+        core::TopologyAuthor author;
+        enum class Kind : std::uint8_t { completed, created, policy, deleted } kind;
+        core::StreamPolicy policy;  // created, policy
+        // One event per key: (epoch, seq, author) orders them all.
+        friend bool operator<(const Change& l, const Change& r) {
+            return std::tie(l.epoch, l.seq, l.author) < std::tie(r.epoch, r.seq, r.author);
+        }
+    };
+    std::map<std::string, std::set<Change>> changes_;
 };
 
 }  // namespace spirit::topology

@@ -106,6 +106,23 @@ Field nodes(const char* name, const std::vector<core::NodeId>& ids) {
     return {name, text, json + "]"};
 }
 
+// A policy's fields: redundancy, acks and the retention limits (0: none).
+std::vector<Field> policy_fields(const core::StreamPolicy& p) {
+    const std::string acks = p.acks.kind == core::Acks::Kind::majority ? "majority"
+                             : p.acks.kind == core::Acks::Kind::all    ? "all"
+                                                                       : std::to_string(p.acks.count);
+    return {word("redundancy",
+                 p.redundancy == core::Redundancy::eventual ? "eventual" : "immediate"),
+            word("acks", acks), number("retention_events_max", p.retention.events_max),
+            number("retention_bytes_max", p.retention.bytes_max),
+            number("retention_age_ms_max", p.retention.age_ms_max)};
+}
+
+std::vector<Field> with_policy(std::vector<Field> fields, const core::StreamPolicy& p) {
+    for (Field& f : policy_fields(p)) fields.push_back(std::move(f));
+    return fields;
+}
+
 std::vector<Field> fields_of(const core::TopologyBody& body) {
     namespace topo = core::topo;
     return std::visit(
@@ -127,6 +144,12 @@ std::vector<Field> fields_of(const core::TopologyBody& body) {
             } else if constexpr (std::is_same_v<T, topo::StreamCompleted>) {
                 return {word("stream", e.stream), number("epoch", e.epoch.value()),
                         number("seq", e.seq.value())};
+            } else if constexpr (std::is_same_v<T, topo::StreamCreated> ||
+                                 std::is_same_v<T, topo::StreamPolicyChanged>) {
+                return with_policy({word("stream", e.stream), number("epoch", e.epoch.value())},
+                                   e.policy);
+            } else if constexpr (std::is_same_v<T, topo::StreamDeleted>) {
+                return {word("stream", e.stream), number("epoch", e.epoch.value())};
             } else {
                 static_assert(std::is_same_v<T, topo::SuffixQuarantined>);
                 return {word("stream", e.stream), number("epoch", e.epoch.value()),

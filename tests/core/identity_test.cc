@@ -85,6 +85,11 @@ std::vector<core::TopologyEvent> every_kind(const core::TopologyAuthor& author) 
         SteppedDown{"default", Epoch{7}, "heard from 1 of 3 voters"},
         StreamCompleted{"orders", Epoch{7}, core::Seq{42}},
         SuffixQuarantined{"orders", Epoch{9}, core::Seq{40}, 2},
+        StreamCreated{"orders",
+                      Epoch{9},
+                      {core::Redundancy::immediate, {core::Acks::Kind::count, 2}, {10, 20, 30}}},
+        StreamDeleted{"orders", Epoch{10}},
+        StreamPolicyChanged{"audit", Epoch{11}, {core::Redundancy::eventual, {}, {0, 1 << 20, 0}}},
     };
     std::vector<core::TopologyEvent> out;
     std::uint64_t seq = 0;

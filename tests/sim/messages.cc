@@ -73,6 +73,16 @@ std::string describe(const core::TopologyEvent& event) {
                 return fmt::format("quarantined {} events of {} after seq {} (epoch {})", q.count,
                                    q.stream, q.after_seq.value(), q.epoch.value());
             },
+            [](const core::topo::StreamCreated& c) {
+                return fmt::format("created {} in epoch {}", c.stream, c.epoch.value());
+            },
+            [](const core::topo::StreamDeleted& d) {
+                return fmt::format("deleted {} in epoch {}", d.stream, d.epoch.value());
+            },
+            [](const core::topo::StreamPolicyChanged& c) {
+                return fmt::format("changed the policy of {} in epoch {}", c.stream,
+                                   c.epoch.value());
+            },
         },
         event.body);
     return key + " " + body;
