@@ -61,7 +61,10 @@ Server::Server(const Config& config, net::Loop& loop, std::unique_ptr<storage::S
         cluster_ = std::make_unique<Cluster>(config_, loop_, *store_, visibility_, *identity_);
     }
     write_path_ = std::make_unique<WritePath>(config_, *store_, visibility_, cluster_.get());
-    if (cluster_) cluster_->set_write_path(*write_path_);
+    if (cluster_) {
+        cluster_->set_write_path(*write_path_);
+        cluster_->set_stream_deleted([this](const std::string& stream) { stream_deleted(stream); });
+    }
     ops_ = std::make_unique<ops::Operations>(
         config_, loop_, *store_, [this](ops::Sample& sample, ops::HealthInputs& health) {
             collect_operations(sample, health);

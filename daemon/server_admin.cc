@@ -265,16 +265,9 @@ void Server::handle_stream_delete(Session& session, const proto::StreamDelete& r
     if (auto valid = core::validate_stream_name(removal.stream); !valid) {
         return reply_error(session, removal.request_id, valid.error());
     }
-    if (cluster_) {
-        return reply_error(session, removal.request_id,
-                           error(errc::busy,
-                                 "deleting a stream is not replicated to slaves in this "
-                                 "version, so a cluster refuses it"));
-    }
-    auto queued = store_->delete_stream(removal.stream, done_reply(session, removal.request_id));
-    if (!queued) return reply_error(session, removal.request_id, queued.error());
-    spdlog::info("stream {} deleted by conn={}", removal.stream, session.connection->id());
-    stream_deleted(removal.stream);
+    spdlog::info("stream {}: delete asked by conn={}", removal.stream, session.connection->id());
+    write_path_->delete_stream(removal.stream, done_reply(session, removal.request_id),
+                               [this, stream = removal.stream] { stream_deleted(stream); });
 }
 
 void Server::handle_verify(Session& session, const proto::Verify& verify) {

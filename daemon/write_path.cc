@@ -20,8 +20,10 @@ WritePath::WritePath(const Config& config, storage::Store& store, Visibility& vi
 
 std::optional<core::StreamPolicy> WritePath::policy_of(std::string_view stream) const {
     auto info = store_.stream_info(stream);
-    if (!info || !*info) return std::nullopt;
-    return (*info)->policy;
+    if (info && *info) return (*info)->policy;
+    // No copy here yet: the policy every node agrees on through `$topology`.
+    if (cluster_ != nullptr) return cluster_->stream_policy(std::string(stream));
+    return std::nullopt;
 }
 
 core::Seq WritePath::initial_visible(const std::string& stream) const {
@@ -60,6 +62,12 @@ void WritePath::order(const PublishRequest& request, PublishReply reply) {
                                     m ? m->value() : "not known yet")}});
     }
     const std::string stream(request.stream);
+    if (cluster_->deleting(stream)) {
+        return reply(core::make_error(
+            errc::busy, fmt::format("stream {} is being deleted; publish again once it is gone "
+                                    "(a new stream of that name starts at seq 1)",
+                                    stream)));
+    }
     if (master->writable(stream)) return append(request, std::move(reply));
     // Completing: wait, owning the events, until the stream takes writes.
     auto owned = std::make_shared<OwnedPublish>(OwnedPublish::copy(request, false));
@@ -97,7 +105,11 @@ core::Epoch WritePath::epoch_for(const std::optional<storage::StreamInfo>& info)
 void WritePath::append(const PublishRequest& request, PublishReply reply) {
     auto info = store_.stream_info(request.stream);
     if (!info) return reply(core::Unexpected{info.error()});
-    const core::StreamPolicy policy = *info ? (*info)->policy : config_.policy_for(request.stream);
+    const std::string stream_name(request.stream);
+    std::optional<core::StreamPolicy> agreed;
+    if (!*info && cluster_ != nullptr) agreed = cluster_->stream_policy(stream_name);
+    const core::StreamPolicy policy =
+        *info ? (*info)->policy : agreed.value_or(config_.policy_for(request.stream));
     storage::AppendRequest append{.stream = request.stream,
                                   .events = request.events,
                                   .expected_last_seq = request.expected_last_seq,
@@ -107,6 +119,8 @@ void WritePath::append(const PublishRequest& request, PublishReply reply) {
     // A master sends an immediate stream's events to its replicas as soon
     // as they are sealed, in parallel with its own commit.
     Master* master = cluster_ != nullptr ? cluster_->master() : nullptr;
+    // A first publish creates the stream: `$topology` records it with its policy.
+    if (master != nullptr && !*info) cluster_->stream_created(stream_name, policy, nullptr);
     storage::Sealed sealed;
     if (master != nullptr && policy.redundancy == core::Redundancy::immediate) {
         append.sealed = &sealed;
@@ -188,15 +202,20 @@ void WritePath::committed(const std::string& stream, const core::StreamPolicy& p
 void WritePath::create_stream(const std::string& stream, const core::StreamPolicy& policy,
                               std::function<void(core::Result<void>)> done) {
     auto create = [this, stream, policy, done]() mutable {
+        if (cluster_ != nullptr && cluster_->deleting(stream)) {
+            return done(core::make_error(
+                errc::busy, fmt::format("stream {} is being deleted; create it again once it "
+                                        "is gone",
+                                        stream)));
+        }
         auto queued = store_.create_stream(
-            stream, policy, [this, stream, policy, done](core::Result<void> r) {
-                if (r) {
-                    if (Master* m = cluster_ ? cluster_->master() : nullptr) {
-                        m->committed(stream, policy, core::Seq{0}, core::genesis_hash);
-                    }
-                    visibility_.advance(stream, core::Seq{0});
-                }
-                done(std::move(r));
+            stream, policy, [this, stream, policy, done](core::Result<void> r) mutable {
+                if (!r) return done(std::move(r));
+                visibility_.advance(stream, core::Seq{0});
+                Master* m = cluster_ ? cluster_->master() : nullptr;
+                if (m == nullptr) return done(std::move(r));
+                m->committed(stream, policy, core::Seq{0}, core::genesis_hash);
+                cluster_->stream_created(stream, policy, std::move(done));
             });
         if (!queued) done(core::Unexpected{queued.error()});
     };
@@ -206,6 +225,29 @@ void WritePath::create_stream(const std::string& stream, const core::StreamPolic
     master->when_writable(stream, [create, done](core::Result<void> ready) mutable {
         if (!ready) return done(core::Unexpected{ready.error()});
         create();
+    });
+}
+
+void WritePath::delete_stream(const std::string& stream,
+                              std::function<void(core::Result<void>)> done,
+                              std::function<void()> deleted) {
+    if (cluster_ == nullptr) {
+        auto queued = store_.delete_stream(stream, done);
+        if (!queued) return done(core::Unexpected{queued.error()});
+        return deleted();
+    }
+    Master* master = cluster_->master();
+    if (master == nullptr) return done(core::Unexpected{not_here()});
+    master->when_writable(stream, [this, stream, done](core::Result<void> ready) mutable {
+        if (!ready) return done(core::Unexpected{ready.error()});
+        auto info = store_.stream_info(stream);
+        if (!info) return done(core::Unexpected{info.error()});
+        if (!*info) {
+            return done(core::make_error(errc::not_found,
+                                         fmt::format("stream {} does not exist", stream)));
+        }
+        // The copy goes, and subscribers hear of it, through the Cluster.
+        cluster_->delete_stream(stream, std::move(done));
     });
 }
 

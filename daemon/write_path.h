@@ -12,8 +12,9 @@
 //   are acknowledged `durable` at the master's commit; immediate ones
 //   `replicated` once `acks` verified copies hold them, naming the holders.
 // - A slave forwards (daemon/cluster/forwarder.h).
-// A new stream's policy is the master's choice (the first matching
-// [[streams]] entry), recorded with the stream and replicated with it.
+// A new stream's policy is what `$topology` says of it, else the master's
+// choice (the first matching [[streams]] entry), recorded with the stream,
+// replicated with it, and in `$topology` (StreamCreated).
 //
 // Loop thread only.
 #pragma once
@@ -47,12 +48,19 @@ class WritePath {
     void order(const PublishRequest& request, PublishReply reply);
 
     // Creates a stream with `policy` (spirit stream create): on the master,
-    // once it takes writes.
+    // once it takes writes; in a cluster `done` once a majority of voters
+    // hold its StreamCreated.
     void create_stream(const std::string& stream, const core::StreamPolicy& policy,
                        std::function<void(core::Result<void>)> done);
+    // Deletes a stream (spirit stream delete): alone, at once; in a cluster
+    // on the master, once a majority of voters hold its StreamDeleted
+    // (every other copy goes as its node learns it). `deleted` runs when
+    // this node's copy is gone.
+    void delete_stream(const std::string& stream, std::function<void(core::Result<void>)> done,
+                       std::function<void()> deleted);
 
-    // This node's copy's policy of `stream` (the master's record), or
-    // nullopt if it holds no copy.
+    // This node's copy's policy of `stream` (the master's record), else the
+    // one `$topology` gives it, or nullopt if neither names one.
     std::optional<core::StreamPolicy> policy_of(std::string_view stream) const;
     // The visible seq of a stream this node has not seen move yet.
     core::Seq initial_visible(const std::string& stream) const;

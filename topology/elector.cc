@@ -355,8 +355,9 @@ void Elector::step_down(const std::string& reason) {
     }
 }
 
-void Elector::note(core::TopologyBody body) {
+core::TopologyKey Elector::note(core::TopologyBody body) {
     emit(std::move(body));
+    return core::TopologyKey{options_.author, own_seq_};
 }
 
 Ready Elector::take_ready() {

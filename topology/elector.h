@@ -191,8 +191,9 @@ class Elector {
     // The daemon gives up mastership (its own commit failed): a step-down
     // of cause commit_failed, `reason` in its SteppedDown.
     void step_down(const std::string& reason);
-    // An event the daemon authors (a completion, a quarantine).
-    void note(core::TopologyBody body);
+    // An event the daemon authors (a completion, a quarantine, a stream's
+    // lifecycle); returns its key.
+    core::TopologyKey note(core::TopologyBody body);
 
     bool has_ready() const { return !pending_.empty(); }
     Ready take_ready();

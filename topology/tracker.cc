@@ -90,6 +90,13 @@ void Tracker::link_down(const core::NodeId& replica) {
     bytes_in_flight_.erase(replica);
 }
 
+void Tracker::forget(const std::string& stream) {
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) return;
+    for (auto& [replica, copy] : it->second.copies) release(replica, copy);
+    streams_.erase(it);
+}
+
 void Tracker::release(const core::NodeId& replica, ReplicaCopy& copy) {
     std::uint64_t& total = bytes_in_flight_[replica];
     for (const InFlight& f : copy.in_flight) total -= std::min(total, f.bytes);

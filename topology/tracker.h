@@ -165,6 +165,9 @@ class Tracker {
     const ReplicaCopy* copy(const core::NodeId& replica, const std::string& stream) const;
     // Streams this tracker knows, in name order.
     std::vector<std::string> streams() const;
+    // `stream` was deleted: its chain and every replica's copy go, with
+    // what was in flight of it.
+    void forget(const std::string& stream);
 
  private:
     struct Stream {

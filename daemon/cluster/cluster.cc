@@ -151,6 +151,7 @@ core::Result<void> Cluster::start() {
         freshness_ == topology::CopyFreshness::fresh ? "a fresh data dir" : "copies caught up",
         events->size(), elector_->epoch().value());
     drive();
+    apply_deletes();  // deletes learnt before a crash that this copy did not act on
     return {};
 }
 
@@ -227,7 +228,11 @@ void Cluster::send_election(const topology::Outgoing& out) {
             } else if constexpr (std::is_same_v<T, topology::VoteRequest>) {
                 links_->send(out.to, proto::VoteRequest{m.epoch, m.pre, m.forced});
             } else if constexpr (std::is_same_v<T, topology::VoteResponse>) {
-                links_->send(out.to, proto::VoteResponse{m.epoch, m.pre, m.granted, m.known});
+                // A vote says what the voter holds of `$topology` (topology/spread.h).
+                links_->send(out.to, proto::VoteResponse{m.epoch, m.pre, m.granted, m.known,
+                                                         m.granted && !m.pre
+                                                             ? topology_log_->versions()
+                                                             : std::vector<proto::TopologyVersion>{}});
             } else if constexpr (std::is_same_v<T, topology::TimeoutNow>) {
                 links_->send(out.to, proto::TimeoutNow{m.epoch});
             }
@@ -254,6 +259,7 @@ void Cluster::drive() {
             for (const topology::Outgoing& out : after) send_election(out);
             elector_->persisted(id);
             drive();
+            check_spreading();  // this node's own stream changes are durable now
         });
     }
     driving_ = false;
@@ -350,6 +356,11 @@ void Cluster::become_master(core::Epoch epoch) {
                             [this](const core::NodeId& peer) {
                                 const topology::Role role = elector_->role();
                                 links_->send(peer, heartbeat(peer, role.epoch, role.master));
+                            },
+                        .topology_current = [this] { return topology_current(); },
+                        .stream_state =
+                            [this](const std::string& stream) {
+                                return elector_->view().stream(stream);
                             }},
         epoch);
     master_->start();
@@ -366,6 +377,7 @@ void Cluster::step_down_master(const topology::Role& role) {
     master_.reset();
     master_heard_ms_ = loop_.now_ms();  // the failover, if another follows, starts now
     master_heard_ = true;
+    check_spreading();  // its changes on their way fail: it is not the master any more
 }
 
 void Cluster::step_down(const std::string& reason) {
@@ -444,6 +456,7 @@ void Cluster::on_tick() {
 
 void Cluster::heartbeat_tick() {
     links_->check_timeouts();
+    check_spreading();
     topology_log_->tick();
     if (master_) master_->tick();
     if (slave_) slave_->tick();
@@ -500,6 +513,7 @@ void Cluster::on_heartbeat(const core::NodeId& peer, const proto::Heartbeat& h) 
     }
     auto missing = topology_log_->missing_for(h.versions, anti_entropy_bytes_max);
     if (!missing.empty()) links_->send(peer, proto::TopologyEvents{std::move(missing)});
+    report_spread(peer, h.epoch, h.versions);
 }
 
 void Cluster::on_message(const core::NodeId& peer, proto::Message& message) {
@@ -520,6 +534,7 @@ void Cluster::receive(const core::NodeId& peer, proto::Message& message) {
         return drive();
     }
     if (auto* r = std::get_if<proto::VoteResponse>(&message)) {
+        if (r->granted && !r->pre) vote_granted(peer, *r);
         elector_->step(peer, topology::VoteResponse{r->epoch, r->pre, r->granted, r->known});
         return drive();
     }
@@ -540,6 +555,8 @@ void Cluster::receive(const core::NodeId& peer, proto::Message& message) {
             if (alive.expired() || !*alive.lock()) return;
             elector_->learn(e);
             drive();
+            if (std::holds_alternative<core::topo::StreamDeleted>(e.body)) apply_deletes();
+            if (master_ && master_->gathering()) master_->topology_advanced();
         });
         return;
     }

@@ -27,8 +27,10 @@
 // Loop thread only.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@
 #include "net/loop.h"
 #include "storage/store.h"
 #include "topology/elector.h"
+#include "topology/spread.h"
 
 namespace spirit::daemon {
 
@@ -112,6 +115,27 @@ class Cluster final : public PeerEvents {
     // This node gives up mastership (its own commit failed).
     void step_down(const std::string& reason);
 
+    // Streams (cluster_streams.cc). A stream's lifecycle is in `$topology`,
+    // authored by its master; a change counts once a majority of voters
+    // hold its event in the master's epoch (topology/spread.h).
+    using Done = std::function<void(core::Result<void>)>;
+    // The master created `stream` with `policy`. `done` (may be empty: a
+    // first publish, which waits for nothing) once a majority holds it.
+    void stream_created(const std::string& stream, const core::StreamPolicy& policy, Done done);
+    // The master deletes `stream` in the whole group: StreamDeleted, then,
+    // once a majority of voters hold it, its own copy; `done` then, or with
+    // timeout after cluster.ack_timeout_ms (the delete goes on). The other
+    // nodes delete their copies as they learn it.
+    void delete_stream(const std::string& stream, Done done);
+    // Whether this master is deleting `stream` (publishes to it are refused).
+    bool deleting(std::string_view stream) const;
+    // The policy `$topology` gives `stream` while it exists, if it names one.
+    std::optional<core::StreamPolicy> stream_policy(const std::string& stream) const;
+    // Called when a copy was deleted here because `$topology` said so.
+    void set_stream_deleted(std::function<void(const std::string&)> deleted) {
+        stream_deleted_ = std::move(deleted);
+    }
+
     const topology::Elector& elector() const { return *elector_; }
     const TopologyLog& topology_log() const { return *topology_log_; }
 
@@ -164,6 +188,21 @@ class Cluster final : public PeerEvents {
     void receive(const core::NodeId& peer, core::protocol::Message& message);
     void dispatch(const core::NodeId& peer, core::protocol::Message& message);
     [[nodiscard]] core::Result<core::Epoch> epoch_floor() const;
+    // Streams (cluster_streams.cc).
+    topology::Versions own_versions() const;
+    // `peer` said, in `epoch`, what it holds of `$topology`.
+    void report_spread(const core::NodeId& peer, core::Epoch epoch,
+                       const std::vector<core::protocol::TopologyVersion>& versions);
+    // A vote for this node: what the voter holds of `$topology` is fetched now.
+    void vote_granted(const core::NodeId& peer, const core::protocol::VoteResponse& vote);
+    // Whether this master holds what a majority of voters reported in its epoch.
+    bool topology_current() const;
+    // Answers the changes a majority now holds (a delete: once this copy is gone).
+    void check_spreading();
+    // Deletes this node's copy of `stream` (if any) and forgets it.
+    void drop_copy(const std::string& stream, Done done);
+    // Drops every copy `$topology` says was deleted (not on a serving master).
+    void apply_deletes();
 
     const Config& config_;
     net::Loop& loop_;
@@ -198,6 +237,19 @@ class Cluster final : public PeerEvents {
     bool stopping_ = false;               // begin_stop() was called
     std::function<void()> wake_;          // begin_stop()'s
     std::uint64_t forwards_ordered_ = 0;  // forwards ordered here, not yet answered
+    topology::Spread spread_;
+    // This master's stream changes on their way to a majority.
+    struct Spreading {
+        core::TopologyKey key;
+        core::Epoch epoch;
+        std::uint64_t deadline_ms = 0;
+        std::string stream;
+        bool deletes = false;
+        Done done;  // empty once answered
+    };
+    std::vector<Spreading> spreading_;
+    std::set<std::string, std::less<>> dropping_;  // copies being deleted
+    std::function<void(const std::string&)> stream_deleted_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

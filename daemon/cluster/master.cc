@@ -88,10 +88,35 @@ void Master::abandon(const core::Error& why) {
     }
 }
 
+void Master::forget(const std::string& stream, const core::Error& why) {
+    tracker_.forget(stream);
+    policies_.erase(stream);
+    awaiting_confirmation_.erase(stream);
+    history_.erase(stream);
+    declared_.erase(stream);
+    sealed_.erase(stream);
+    if (auto f = frames_.find(stream); f != frames_.end()) {
+        frames_bytes_ -= f->second.bytes.size();
+        frames_.erase(f);
+    }
+    std::erase_if(refusals_, [&](const auto& r) { return r.first.second == stream; });
+    auto waiters = std::move(waiters_[stream]);
+    waiters_.erase(stream);
+    for (Waiter& w : waiters) w.ready(core::Unexpected{why});
+    auto awaiters = std::move(awaiters_[stream]);
+    awaiters_.erase(stream);
+    for (auto& [seq, a] : awaiters) a.done(core::Unexpected{why});
+}
+
 const core::StreamPolicy& Master::policy_of(const std::string& stream) {
     auto it = policies_.find(stream);
     if (it != policies_.end()) return it->second;
+    // This copy's record, else what `$topology` says, else the config's.
     core::StreamPolicy policy = c_.config.policy_for(stream);
+    if (auto state = c_.stream_state ? c_.stream_state(stream) : std::nullopt;
+        state && state->exists && state->policy) {
+        policy = *state->policy;
+    }
     if (auto info = c_.store.stream_info(stream); info && *info) policy = (*info)->policy;
     return policies_.emplace(stream, policy).first->second;
 }

@@ -43,6 +43,7 @@
 #include "topology/completion.h"
 #include "topology/divergence.h"
 #include "topology/tracker.h"
+#include "topology/view.h"
 
 namespace spirit::daemon {
 
@@ -65,6 +66,12 @@ class Master {
         std::function<void(core::TopologyBody)> record;
         // Sends `peer` a Heartbeat now (it carries whether its copies caught up).
         std::function<void(const core::NodeId&)> announce;
+        // Whether this node holds what a majority of voters reported holding
+        // of `$topology` in this epoch: completion adopts nothing before
+        // (topology/spread.h), so it knows every acknowledged delete.
+        std::function<bool()> topology_current;
+        // What `$topology` says of a stream (topology/view.h).
+        std::function<std::optional<topology::View::StreamState>(const std::string&)> stream_state;
     };
     Master(Context context, core::Epoch epoch);
     ~Master();
@@ -79,6 +86,13 @@ class Master {
     void abandon(const core::Error& why);
     // Every heartbeat interval: the gather's grace, deadlines.
     void tick();
+    // `$topology` grew: a gather that waited for it may go on.
+    void topology_advanced();
+    // Gathering positions: it has adopted nothing yet.
+    bool gathering() const { return phase_ == Phase::gathering; }
+    // `stream` was deleted here: everything it tracks of it goes, and what
+    // waits on it fails with `why`.
+    void forget(const std::string& stream, const core::Error& why);
 
     // Peers (the Cluster checked the epoch).
     void link_up(const core::NodeId& peer);

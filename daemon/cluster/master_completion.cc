@@ -78,9 +78,27 @@ void Master::report_own() {
     completion_->report(c_.self, c_.freshness, std::move(copies));
 }
 
+void Master::topology_advanced() {
+    check_gathered();
+}
+
 void Master::check_gathered() {
     if (phase_ != Phase::gathering || !completion_ || !completion_->gathered()) return;
-    const auto choices = completion_->choices();
+    if (c_.topology_current && !c_.topology_current()) {
+        spdlog::debug("epoch {}: copies gathered; waiting for $topology from a majority",
+                      epoch_.value());
+        return;
+    }
+    auto choices = completion_->choices();
+    // A stream `$topology` says was deleted, with no copy newer than the
+    // delete, is not completed: its copies go as each node learns of it.
+    std::erase_if(choices, [&](const topology::Choice& choice) {
+        const auto state = c_.stream_state ? c_.stream_state(choice.stream) : std::nullopt;
+        if (!state || state->exists || choice.target.confirmed > state->epoch) return false;
+        spdlog::info("stream {}: deleted in epoch {}; not completed", choice.stream,
+                     state->epoch.value());
+        return true;
+    });
     phase_ = Phase::adopting;
     spdlog::info("epoch {}: heard enough copies; completing {} streams", epoch_.value(),
                  choices.size());
@@ -284,8 +302,10 @@ void Master::adopted(const std::string& stream) {
     auto it = adoptions_.find(stream);
     if (it == adoptions_.end()) return;
     history_.insert_or_assign(stream, it->second.choice.target.seq);
-    if (it->second.choice.source != c_.self) {
-        // Completed from another copy: worth a line in `$topology`.
+    const auto state = c_.stream_state ? c_.stream_state(stream) : std::nullopt;
+    if (it->second.choice.source != c_.self || (state && !state->exists)) {
+        // Completed from another copy: worth a line in `$topology`. Or a copy
+        // newer than a delete `$topology` holds: the stream exists in this epoch.
         c_.record(core::topo::StreamCompleted{stream, epoch_, it->second.choice.target.seq});
     }
     if (it->second.choice.target.seq > core::Seq{0} &&

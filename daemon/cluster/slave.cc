@@ -392,6 +392,13 @@ void Slave::remove(const std::string& stream) {
     policies_.erase(stream);
 }
 
+void Slave::forget(const std::string& stream) {
+    next_.erase(stream);
+    refused_.erase(stream);
+    policies_.erase(stream);
+    said_.erase(stream);
+}
+
 void Slave::tick() {
     if (positions_due_) {
         positions_due_ = false;

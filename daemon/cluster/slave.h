@@ -80,6 +80,9 @@ class Slave {
     // positions again after a Replicate met such commits.
     void tick();
 
+    // `stream` was deleted here (`$topology` said so): what it knew of it goes.
+    void forget(const std::string& stream);
+
     // Streams this node refused on the current link, with why.
     std::vector<core::protocol::ReplicationError> errors() const;
 

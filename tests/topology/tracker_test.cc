@@ -339,3 +339,24 @@ TEST_CASE("sealing needs an own chain, and a cut drops what was sealed beyond it
     t.own("s", ch, Epoch{5});
     CHECK(t.sendable("s") == Seq{8});
 }
+
+TEST_CASE("a deleted stream is forgotten with its copies and what was in flight of it",
+          "[topology][unit]") {
+    Tracker t(Epoch{5}, {b}, 1 << 20);
+    Chain ch = chain(10);
+    t.own("s", ch, Epoch{5});
+    t.own("other", ch, Epoch{5});
+    REQUIRE(claim(t, ch, b, 0) == Verdict::verified);
+    auto range = t.next_send(b, "s");
+    REQUIRE(range);
+    t.sent(b, "s", range->to, h(range->to.value()), 700);
+    CHECK(t.bytes_in_flight(b) == 700);
+    t.forget("s");
+    CHECK(t.bytes_in_flight(b) == 0);
+    CHECK(t.own_chain("s") == nullptr);
+    CHECK(t.copy(b, "s") == nullptr);
+    CHECK(t.streams() == std::vector<std::string>{"other"});
+    // A stream of that name made again starts from nothing.
+    t.own("s", chain(0), Epoch{5});
+    CHECK(t.copy(b, "s") == nullptr);
+}
