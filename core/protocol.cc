@@ -45,6 +45,7 @@ constexpr TypeInfo message_types[] = {
     {Type::quarantine_republish, "QuarantineRepublish", IdField::request},
     {Type::backup, "Backup", IdField::request},
     {Type::topology, "Topology", IdField::request},
+    {Type::stream_alter, "StreamAlter", IdField::request},
     {Type::welcome, "Welcome", IdField::none},
     {Type::publish_ack, "PublishAck", IdField::request},
     {Type::events, "Events", IdField::subscription},

@@ -48,6 +48,7 @@ enum class Type : std::uint8_t {
     quarantine_republish = 16,
     backup = 17,
     topology = 18,
+    stream_alter = 19,
     // daemon -> client
     welcome = 64,
     publish_ack = 65,
@@ -97,7 +98,7 @@ struct TypeRange {
     Type last;
 };
 inline constexpr TypeRange type_ranges[] = {
-    {Family::client, Type::hello, Type::topology},
+    {Family::client, Type::hello, Type::stream_alter},
     {Family::daemon, Type::welcome, Type::topology_reply},
     {Family::peer, Type::peer_hello, Type::visible},
 };
@@ -110,13 +111,13 @@ const char* type_name(Type type) noexcept;
 using Message =
     std::variant<Hello, Publish, Subscribe, Credit, Ack, Unsubscribe, Status, StreamList,
                  StreamInfo, StreamCreate, StreamDelete, Verify, ClusterSetMaster, QuarantineList,
-                 QuarantineRead, QuarantineRepublish, Backup, Topology, Welcome, PublishAck, Events,
-                 Subscribed, SubscriptionEnded, ErrorReply, StatusReply, StreamListReply,
-                 StreamInfoReply, Done, VerifyReply, QuarantineListReply, QuarantineReadReply,
-                 BackupChunk, BackupDone, TopologyReply, PeerHello, Heartbeat, Positions, Replicate,
-                 ReplicaAck, ReplicaRefused, Forward, ForwardAck, ForwardError, Probe, ProbeReply,
-                 Truncate, Fetch, FetchReply, VoteRequest, VoteResponse, TimeoutNow, TopologyEvents,
-                 Visible>;
+                 QuarantineRead, QuarantineRepublish, Backup, Topology, StreamAlter, Welcome,
+                 PublishAck, Events, Subscribed, SubscriptionEnded, ErrorReply, StatusReply,
+                 StreamListReply, StreamInfoReply, Done, VerifyReply, QuarantineListReply,
+                 QuarantineReadReply, BackupChunk, BackupDone, TopologyReply, PeerHello, Heartbeat,
+                 Positions, Replicate, ReplicaAck, ReplicaRefused, Forward, ForwardAck,
+                 ForwardError, Probe, ProbeReply, Truncate, Fetch, FetchReply, VoteRequest,
+                 VoteResponse, TimeoutNow, TopologyEvents, Visible>;
 
 // The wire type of a message.
 Type type_of(const Message& message) noexcept;

@@ -44,6 +44,14 @@ Request read_stream_request(Reader& r) {
     return m;
 }
 
+// StreamCreate, StreamAlter: a stream request with a policy.
+template <class Request>
+Request read_policy_request(Reader& r) {
+    Request m = read_stream_request<Request>(r);
+    m.policy = read_policy(r);
+    return m;
+}
+
 QuarantineRead read_quarantine_read(Reader& r) {
     QuarantineRead m;
     m.request_id = r.u64("request_id");
@@ -278,13 +286,10 @@ Message read_client_request(Type type, Reader& r, std::size_t batch_events_max) 
         }
         case Type::stream_info:
             return read_stream_request<StreamInfo>(r);
-        case Type::stream_create: {
-            StreamCreate m;
-            m.request_id = r.u64("request_id");
-            m.stream = r.owned_text("stream", limits::stream_name_bytes_max);
-            m.policy = read_policy(r);
-            return m;
-        }
+        case Type::stream_create:
+            return read_policy_request<StreamCreate>(r);
+        case Type::stream_alter:
+            return read_policy_request<StreamAlter>(r);
         case Type::stream_delete:
             return read_stream_request<StreamDelete>(r);
         case Type::verify:
@@ -455,8 +460,11 @@ struct RequestWriter {
     void operator()(const StreamInfo& m) {
         pack_stream_request(pk, Type::stream_info, m.request_id, m.stream);
     }
-    void operator()(const StreamCreate& m) {
-        pack_head(pk, Type::stream_create, 8);
+    void operator()(const StreamCreate& m) { pack_policy_request(Type::stream_create, m); }
+    void operator()(const StreamAlter& m) { pack_policy_request(Type::stream_alter, m); }
+    template <class Request>
+    void pack_policy_request(Type type, const Request& m) {
+        pack_head(pk, type, 8);
         pk.pack_uint64(m.request_id);
         pack_text(pk, m.stream);
         pack_policy(pk, m.policy);

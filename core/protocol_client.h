@@ -106,6 +106,14 @@ struct StreamDelete {
     std::string stream;
 };
 
+// Changes a stream's policy: `policy` is the whole new one; only its
+// retention may differ from the stream's now (docs/protocol.md).
+struct StreamAlter {
+    std::uint64_t request_id = 0;
+    std::string stream;
+    StreamPolicy policy;
+};
+
 struct Verify {
     std::uint64_t request_id = 0;
     std::string stream;

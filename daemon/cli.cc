@@ -383,6 +383,36 @@ int stream_create(const Global& g, const std::string& name, const CreateArgs& a)
     return ok;
 }
 
+// The retention limits `spirit stream alter` was given (unset: unchanged).
+struct AlterArgs {
+    std::optional<std::uint64_t> retention_events;
+    std::optional<std::uint64_t> retention_bytes;
+    std::optional<std::uint64_t> retention_age_ms;
+};
+
+int stream_alter(const Global& g, const std::string& name, const AlterArgs& a) {
+    if (!a.retention_events && !a.retention_bytes && !a.retention_age_ms) {
+        std::fprintf(stderr,
+                     "spirit: stream alter needs --retention-events, --retention-bytes or "
+                     "--retention-age-ms\n");
+        return usage;
+    }
+    auto client = connect(g);
+    if (!client) return fail(client.error());
+    auto d = (*client)->stream_info(name);
+    if (!d) return fail(d.error());
+    core::StreamPolicy policy = d->policy;
+    policy.retention.events_max = a.retention_events.value_or(policy.retention.events_max);
+    policy.retention.bytes_max = a.retention_bytes.value_or(policy.retention.bytes_max);
+    policy.retention.age_ms_max = a.retention_age_ms.value_or(policy.retention.age_ms_max);
+    if (auto r = (*client)->alter_stream(name, policy); !r) return fail(r.error());
+    std::printf("altered %s: retention %llu events, %llu bytes, %llu ms (0: no limit)\n",
+                name.c_str(), static_cast<unsigned long long>(policy.retention.events_max),
+                static_cast<unsigned long long>(policy.retention.bytes_max),
+                static_cast<unsigned long long>(policy.retention.age_ms_max));
+    return ok;
+}
+
 // --- quarantine, cluster ---
 
 int quarantine_ls(const Global& g, const std::string& stream, bool json) {
@@ -608,17 +638,20 @@ CLI::App* add_sub_command(CLI::App& app, SubArgs& sa) {
     return cmd;
 }
 
-// `spirit stream info|create|delete`.
+// `spirit stream info|create|alter|delete`.
 struct StreamCommands {
     std::string name;
     CreateArgs create;
+    AlterArgs alter;
     CLI::App* info_cmd = nullptr;
     CLI::App* create_cmd = nullptr;
+    CLI::App* alter_cmd = nullptr;
     CLI::App* delete_cmd = nullptr;
 };
 
 void add_stream_commands(CLI::App& app, StreamCommands& sc) {
-    auto* stream_cmd = app.add_subcommand("stream", "inspect, create or delete a stream");
+    auto* stream_cmd =
+        app.add_subcommand("stream", "inspect, create, alter (retention) or delete a stream");
     stream_cmd->require_subcommand(1);
     sc.info_cmd = stream_cmd->add_subcommand("info", "show a stream");
     sc.info_cmd->add_option("name", sc.name)->required();
@@ -635,6 +668,14 @@ void add_stream_commands(CLI::App& app, StreamCommands& sc) {
                               "keep at most N bytes (0: all)");
     sc.create_cmd->add_option("--retention-age-ms", ca.retention_age_ms,
                               "keep events this young (0: all)");
+    sc.alter_cmd = stream_cmd->add_subcommand("alter", "change a stream's retention");
+    sc.alter_cmd->add_option("name", sc.name)->required();
+    sc.alter_cmd->add_option("--retention-events", sc.alter.retention_events,
+                             "keep at most N events (0: all)");
+    sc.alter_cmd->add_option("--retention-bytes", sc.alter.retention_bytes,
+                             "keep at most N bytes (0: all)");
+    sc.alter_cmd->add_option("--retention-age-ms", sc.alter.retention_age_ms,
+                             "keep events this young (0: all)");
     sc.delete_cmd = stream_cmd->add_subcommand("delete", "delete a stream and its events");
     sc.delete_cmd->add_option("name", sc.name)->required();
 }
@@ -649,6 +690,7 @@ std::optional<int> run_stream_command(const Global& g, const StreamCommands& sc)
         return ok;
     }
     if (sc.create_cmd->parsed()) return stream_create(g, sc.name, sc.create);
+    if (sc.alter_cmd->parsed()) return stream_alter(g, sc.name, sc.alter);
     if (sc.delete_cmd->parsed()) {
         auto client = connect(g);
         if (!client) return fail(client.error());

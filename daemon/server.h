@@ -135,6 +135,7 @@ class Server final : public net::ConnectionHandler, public VisibilityListener {
     void handle_stream_list(Session& session, const core::protocol::StreamList& list);
     void handle_stream_info(Session& session, const core::protocol::StreamInfo& request);
     void handle_stream_create(Session& session, const core::protocol::StreamCreate& create);
+    void handle_stream_alter(Session& session, const core::protocol::StreamAlter& alter);
     void handle_stream_delete(Session& session, const core::protocol::StreamDelete& removal);
     void handle_verify(Session& session, const core::protocol::Verify& verify);
     // Admin right; a node alone has no master to name (invalid_argument).

@@ -156,6 +156,8 @@ void Server::handle_admin(Session& session, proto::Message&& message) {
                 handle_stream_create(session, m);
             } else if constexpr (std::is_same_v<T, proto::StreamDelete>) {
                 handle_stream_delete(session, m);
+            } else if constexpr (std::is_same_v<T, proto::StreamAlter>) {
+                handle_stream_alter(session, m);
             } else if constexpr (std::is_same_v<T, proto::Verify>) {
                 handle_verify(session, m);
             } else if constexpr (std::is_same_v<T, proto::ClusterSetMaster>) {
@@ -177,7 +179,7 @@ bool Server::refuse_stream_change(Session& session, std::uint64_t request_id) {
     if (may(session, Right::admin, {})) return false;
     reply_error(session, request_id,
                 error(errc::unauthorized,
-                      "this token may not create, delete or verify streams (its grant has "
+                      "this token may not create, alter, delete or verify streams (its grant has "
                       "admin = false)"));
     return true;
 }
@@ -268,6 +270,14 @@ void Server::handle_stream_delete(Session& session, const proto::StreamDelete& r
     spdlog::info("stream {}: delete asked by conn={}", removal.stream, session.connection->id());
     write_path_->delete_stream(removal.stream, done_reply(session, removal.request_id),
                                [this, stream = removal.stream] { stream_deleted(stream); });
+}
+
+void Server::handle_stream_alter(Session& session, const proto::StreamAlter& alter) {
+    if (refuse_stream_change(session, alter.request_id)) return;
+    if (auto valid = core::validate_stream_name(alter.stream); !valid) {
+        return reply_error(session, alter.request_id, valid.error());
+    }
+    write_path_->alter_stream(alter.stream, alter.policy, done_reply(session, alter.request_id));
 }
 
 void Server::handle_verify(Session& session, const proto::Verify& verify) {

@@ -213,6 +213,7 @@ void Server::handle(Session& session, proto::Message&& message, std::size_t body
                                  std::is_same_v<T, proto::StreamInfo> ||
                                  std::is_same_v<T, proto::StreamCreate> ||
                                  std::is_same_v<T, proto::StreamDelete> ||
+                                 std::is_same_v<T, proto::StreamAlter> ||
                                  std::is_same_v<T, proto::Verify> ||
                                  std::is_same_v<T, proto::ClusterSetMaster> ||
                                  std::is_same_v<T, proto::QuarantineList> ||

@@ -228,6 +228,49 @@ void WritePath::create_stream(const std::string& stream, const core::StreamPolic
     });
 }
 
+namespace {
+
+// Why `stream` may not go from `now` to `next`: a change of anything but
+// its retention (a completion relies on the redundancy and acks its
+// history was written with).
+std::optional<core::Error> policy_change_refused(const std::string& stream,
+                                                 const core::StreamPolicy& now,
+                                                 const core::StreamPolicy& next) {
+    if (now.redundancy == next.redundancy && now.acks == next.acks) return std::nullopt;
+    return core::Error{core::make_error_code(errc::invalid_argument),
+                       fmt::format("stream {}: only its retention can change; its redundancy and "
+                                   "acks are those its events were acknowledged with (create "
+                                   "another stream for others)",
+                                   stream)};
+}
+
+}  // namespace
+
+void WritePath::alter_stream(const std::string& stream, const core::StreamPolicy& policy,
+                             std::function<void(core::Result<void>)> done) {
+    auto alter = [this, stream, policy, done]() mutable {
+        auto info = store_.stream_info(stream);
+        if (!info) return done(core::Unexpected{info.error()});
+        if (!*info) {
+            return done(core::make_error(errc::not_found,
+                                         fmt::format("stream {} does not exist", stream)));
+        }
+        if (auto refused = policy_change_refused(stream, (*info)->policy, policy)) {
+            return done(core::Unexpected{*refused});
+        }
+        if (cluster_ != nullptr) return cluster_->change_policy(stream, policy, std::move(done));
+        auto queued = store_.set_policy(stream, policy, done);
+        if (!queued) done(core::Unexpected{queued.error()});
+    };
+    if (cluster_ == nullptr) return alter();
+    Master* master = cluster_->master();
+    if (master == nullptr) return done(core::Unexpected{not_here()});
+    master->when_writable(stream, [alter, done](core::Result<void> ready) mutable {
+        if (!ready) return done(core::Unexpected{ready.error()});
+        alter();
+    });
+}
+
 void WritePath::delete_stream(const std::string& stream,
                               std::function<void(core::Result<void>)> done,
                               std::function<void()> deleted) {

@@ -52,6 +52,12 @@ class WritePath {
     // hold its StreamCreated.
     void create_stream(const std::string& stream, const core::StreamPolicy& policy,
                        std::function<void(core::Result<void>)> done);
+    // Gives a stream `policy` (spirit stream alter): only its retention may
+    // change. Alone, at once; in a cluster on the master, once a majority
+    // of voters hold its StreamPolicyChanged (every other copy takes it as
+    // its node learns it).
+    void alter_stream(const std::string& stream, const core::StreamPolicy& policy,
+                      std::function<void(core::Result<void>)> done);
     // Deletes a stream (spirit stream delete): alone, at once; in a cluster
     // on the master, once a majority of voters hold its StreamDeleted
     // (every other copy goes as its node learns it). `deleted` runs when

@@ -355,6 +355,15 @@ core::Result<void> Client::create_stream(std::string_view stream,
     return {};
 }
 
+core::Result<void> Client::alter_stream(std::string_view stream,
+                                        const core::StreamPolicy& policy) {
+    const std::uint64_t id = next_request_id_++;
+    auto reply =
+        expect<proto::Done>(request(proto::StreamAlter{id, std::string(stream), policy}, id));
+    if (!reply) return core::Unexpected{reply.error()};
+    return {};
+}
+
 core::Result<void> Client::delete_stream(std::string_view stream) {
     const std::uint64_t id = next_request_id_++;
     auto reply = expect<proto::Done>(request(proto::StreamDelete{id, std::string(stream)}, id));

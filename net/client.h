@@ -186,6 +186,9 @@ class Client final : public ConnectionHandler {
     [[nodiscard]] core::Result<void> create_stream(std::string_view stream,
                                                    const core::StreamPolicy& policy);
     [[nodiscard]] core::Result<void> delete_stream(std::string_view stream);
+    // Gives a stream `policy`; only its retention may change.
+    [[nodiscard]] core::Result<void> alter_stream(std::string_view stream,
+                                                  const core::StreamPolicy& policy);
     [[nodiscard]] core::Result<core::protocol::VerifyReply> verify(std::string_view stream);
 
     // Names `node` the master of the next epoch (needs the admin right);

@@ -454,6 +454,11 @@ class Store {
     // stream's name, with those of any later stream of that name.
     // errc::not_found if there is none.
     [[nodiscard]] core::Result<void> delete_stream(std::string_view stream, DoneCallback done);
+    // Gives a stream's record `policy` (spirit stream alter: its retention).
+    // errc::not_found if there is none.
+    [[nodiscard]] core::Result<void> set_policy(std::string_view stream,
+                                                const core::StreamPolicy& policy,
+                                                DoneCallback done);
 
     // Stores a durable consumer's position in a stream (positions only move
     // forward). errc::not_found for a missing stream.

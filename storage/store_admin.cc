@@ -98,6 +98,18 @@ Result<void> Store::Impl::trim_before(std::string_view stream, core::Seq seq, Do
     return {};
 }
 
+Result<void> Store::Impl::set_policy(std::string_view stream, const core::StreamPolicy& policy,
+                                     DoneCallback done) {
+    std::lock_guard lock(mutex_);
+    SPIRIT_TRY(writable());
+    auto found = existing_head(stream);
+    if (!found) return core::Unexpected{found.error()};
+    Head& head = **found;
+    writer_->submit(detail::WriteOp{head.id, std::string(stream), head.generation,
+                                    detail::PolicyOp{policy}, unpoisoned(std::move(done))});
+    return {};
+}
+
 Result<void> Store::Impl::create_stream(std::string_view stream, const core::StreamPolicy& policy,
                                         DoneCallback done) {
     SPIRIT_TRY(core::validate_stream_name(stream, core::NameScope::system));

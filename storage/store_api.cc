@@ -97,6 +97,11 @@ Result<void> Store::delete_stream(std::string_view stream, DoneCallback done) {
     return impl_->delete_stream(stream, std::move(done));
 }
 
+Result<void> Store::set_policy(std::string_view stream, const core::StreamPolicy& policy,
+                               DoneCallback done) {
+    return impl_->set_policy(stream, policy, std::move(done));
+}
+
 Result<std::optional<core::Bytes>> Store::node_value(std::string_view key) const {
     return impl_->node_value(key);
 }

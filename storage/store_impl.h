@@ -52,6 +52,8 @@ class Store::Impl {
     core::Result<void> create_stream(std::string_view stream, const core::StreamPolicy& policy,
                                      DoneCallback done);
     core::Result<void> delete_stream(std::string_view stream, DoneCallback done);
+    core::Result<void> set_policy(std::string_view stream, const core::StreamPolicy& policy,
+                                  DoneCallback done);
     core::Result<void> set_cursor(std::string_view consumer, std::string_view stream, core::Seq seq,
                                   DoneCallback done);
     core::Result<std::optional<core::Seq>> cursor(std::string_view consumer,

@@ -413,6 +413,7 @@ std::uint64_t Writer::growth_bound(const std::vector<WriteOp>& ops,
         } else if (std::holds_alternative<CursorOp>(op.body) ||
                    std::holds_alternative<CreateOp>(op.body) ||
                    std::holds_alternative<ConfirmOp>(op.body) ||
+                   std::holds_alternative<PolicyOp>(op.body) ||
                    std::holds_alternative<BarrierOp>(op.body)) {
             bound += per_op;
         } else {

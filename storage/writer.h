@@ -108,6 +108,10 @@ struct CursorOp {
     std::string consumer;
     core::Seq seq;
 };
+// Gives a stream's record another policy.
+struct PolicyOp {
+    core::StreamPolicy policy;
+};
 // Removes a stream: its record and cursors in the first transaction (the
 // stream is gone from then on), its events in bounded slices after.
 struct DeleteOp {
@@ -124,7 +128,7 @@ struct WriteOp {
     core::StreamId stream_id;
     std::string stream_name;
     using Body = std::variant<AppendOp, TruncateOp, TrimOp, BarrierOp, CursorOp, DeleteOp, CreateOp,
-                              OutboxAddOp, OutboxRemoveOp, ConfirmOp, NodeValueOp>;
+                              OutboxAddOp, OutboxRemoveOp, ConfirmOp, NodeValueOp, PolicyOp>;
 
     std::uint64_t generation = 0;  // of the stream's head when the op was sequenced
     Body body;

@@ -78,6 +78,13 @@ Result<Writer::Applied> Writer::apply(Txn& txn, WriteOp& op) {
             } else if constexpr (std::is_same_v<T, ConfirmOp>) {
                 SPIRIT_TRY(apply_confirm(txn, op, body));
                 return Applied::done;
+            } else if constexpr (std::is_same_v<T, PolicyOp>) {
+                auto found = record_for(txn, op);
+                if (!found) return core::Unexpected{found.error()};
+                SPIRIT_ASSERT_MSG(*found != nullptr,
+                                  "policy of a stream the sequencer does not hold");
+                (*found)->policy = body.policy;
+                return Applied::done;
             } else if constexpr (std::is_same_v<T, NodeValueOp>) {
                 SPIRIT_TRY(apply_node_value(txn, body));
                 return Applied::done;

@@ -18,17 +18,19 @@ void Spread::report(const core::NodeId& peer, core::Epoch epoch, Versions versio
 }
 
 std::size_t Spread::holding(const core::TopologyKey& key, core::Epoch epoch) const {
-    return static_cast<std::size_t>(std::count_if(reports_.begin(), reports_.end(), [&](const auto& r) {
-        if (r.second.epoch != epoch) return false;
-        auto v = r.second.versions.find(key.author);
-        return v != r.second.versions.end() && v->second >= key.seq;
-    }));
+    return static_cast<std::size_t>(
+        std::count_if(reports_.begin(), reports_.end(), [&](const auto& r) {
+            if (r.second.epoch != epoch) return false;
+            auto v = r.second.versions.find(key.author);
+            return v != r.second.versions.end() && v->second >= key.seq;
+        }));
 }
 
 std::size_t Spread::covered(const Versions& have, core::Epoch epoch) const {
-    return static_cast<std::size_t>(std::count_if(reports_.begin(), reports_.end(), [&](const auto& r) {
-        return r.second.epoch >= epoch && topology::covers(have, r.second.versions);
-    }));
+    return static_cast<std::size_t>(
+        std::count_if(reports_.begin(), reports_.end(), [&](const auto& r) {
+            return r.second.epoch >= epoch && topology::covers(have, r.second.versions);
+        }));
 }
 
 }  // namespace spirit::topology

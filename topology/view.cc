@@ -119,8 +119,8 @@ bool View::add(const core::TopologyEvent& event) {
             } else if constexpr (std::is_same_v<T, core::topo::StreamCompleted>) {
                 auto& c = completions_[body.stream];
                 c = std::max(c, std::pair{body.epoch, body.seq});
-                changes_[body.stream].insert(
-                    Change{body.epoch, event.key.seq, event.key.author, Change::Kind::completed, {}});
+                changes_[body.stream].insert(Change{
+                    body.epoch, event.key.seq, event.key.author, Change::Kind::completed, {}});
             } else if constexpr (std::is_same_v<T, core::topo::StreamCreated>) {
                 changes_[body.stream].insert(Change{body.epoch, event.key.seq, event.key.author,
                                                     Change::Kind::created, body.policy});

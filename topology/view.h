@@ -88,8 +88,8 @@ class View {
     // Events by a node that did not master their epoch are ignored.
     struct StreamState {
         bool exists = false;
-        core::Epoch epoch;       // of the deciding event
-        std::uint64_t seq = 0;   // its seq in its author's sub-log
+        core::Epoch epoch;      // of the deciding event
+        std::uint64_t seq = 0;  // its seq in its author's sub-log
         std::optional<core::StreamPolicy> policy;
         friend bool operator==(const StreamState&, const StreamState&) = default;
     };

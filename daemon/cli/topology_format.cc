@@ -110,12 +110,12 @@ Field nodes(const char* name, const std::vector<core::NodeId>& ids) {
 std::vector<Field> policy_fields(const core::StreamPolicy& p) {
     const std::string acks = p.acks.kind == core::Acks::Kind::majority ? "majority"
                              : p.acks.kind == core::Acks::Kind::all    ? "all"
-                                                                       : std::to_string(p.acks.count);
-    return {word("redundancy",
-                 p.redundancy == core::Redundancy::eventual ? "eventual" : "immediate"),
-            word("acks", acks), number("retention_events_max", p.retention.events_max),
-            number("retention_bytes_max", p.retention.bytes_max),
-            number("retention_age_ms_max", p.retention.age_ms_max)};
+                                                                    : std::to_string(p.acks.count);
+    return {
+        word("redundancy", p.redundancy == core::Redundancy::eventual ? "eventual" : "immediate"),
+        word("acks", acks), number("retention_events_max", p.retention.events_max),
+        number("retention_bytes_max", p.retention.bytes_max),
+        number("retention_age_ms_max", p.retention.age_ms_max)};
 }
 
 std::vector<Field> with_policy(std::vector<Field> fields, const core::StreamPolicy& p) {

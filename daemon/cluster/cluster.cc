@@ -151,7 +151,9 @@ core::Result<void> Cluster::start() {
         freshness_ == topology::CopyFreshness::fresh ? "a fresh data dir" : "copies caught up",
         events->size(), elector_->epoch().value());
     drive();
-    apply_deletes();  // deletes learnt before a crash that this copy did not act on
+    // Changes learnt before a crash that this copy did not act on.
+    apply_deletes();
+    apply_policies();
     return {};
 }
 
@@ -229,10 +231,11 @@ void Cluster::send_election(const topology::Outgoing& out) {
                 links_->send(out.to, proto::VoteRequest{m.epoch, m.pre, m.forced});
             } else if constexpr (std::is_same_v<T, topology::VoteResponse>) {
                 // A vote says what the voter holds of `$topology` (topology/spread.h).
-                links_->send(out.to, proto::VoteResponse{m.epoch, m.pre, m.granted, m.known,
-                                                         m.granted && !m.pre
-                                                             ? topology_log_->versions()
-                                                             : std::vector<proto::TopologyVersion>{}});
+                links_->send(out.to,
+                             proto::VoteResponse{m.epoch, m.pre, m.granted, m.known,
+                                                 m.granted && !m.pre
+                                                     ? topology_log_->versions()
+                                                     : std::vector<proto::TopologyVersion>{}});
             } else if constexpr (std::is_same_v<T, topology::TimeoutNow>) {
                 links_->send(out.to, proto::TimeoutNow{m.epoch});
             }
@@ -342,26 +345,25 @@ void Cluster::become_master(core::Epoch epoch) {
     spdlog::info("node {} is the master of epoch {}", self_.value(), epoch.value());
     slave_.reset();
     master_ = std::make_unique<Master>(
-        Master::Context{.config = config_,
-                        .loop = loop_,
-                        .store = store_,
-                        .links = *links_,
-                        .visibility = visibility_,
-                        .self = self_,
-                        .replicas = data_peers_,
-                        .freshness = freshness_,
-                        .caught_up = [this] { record_caught_up(); },
-                        .record = [this](core::TopologyBody body) { record(std::move(body)); },
-                        .announce =
-                            [this](const core::NodeId& peer) {
-                                const topology::Role role = elector_->role();
-                                links_->send(peer, heartbeat(peer, role.epoch, role.master));
-                            },
-                        .topology_current = [this] { return topology_current(); },
-                        .stream_state =
-                            [this](const std::string& stream) {
-                                return elector_->view().stream(stream);
-                            }},
+        Master::Context{
+            .config = config_,
+            .loop = loop_,
+            .store = store_,
+            .links = *links_,
+            .visibility = visibility_,
+            .self = self_,
+            .replicas = data_peers_,
+            .freshness = freshness_,
+            .caught_up = [this] { record_caught_up(); },
+            .record = [this](core::TopologyBody body) { record(std::move(body)); },
+            .announce =
+                [this](const core::NodeId& peer) {
+                    const topology::Role role = elector_->role();
+                    links_->send(peer, heartbeat(peer, role.epoch, role.master));
+                },
+            .topology_current = [this] { return topology_current(); },
+            .stream_state =
+                [this](const std::string& stream) { return elector_->view().stream(stream); }},
         epoch);
     master_->start();
     forwarder_->master_reachable();  // its outbox drains into its own write path
@@ -556,6 +558,9 @@ void Cluster::receive(const core::NodeId& peer, proto::Message& message) {
             elector_->learn(e);
             drive();
             if (std::holds_alternative<core::topo::StreamDeleted>(e.body)) apply_deletes();
+            if (std::holds_alternative<core::topo::StreamPolicyChanged>(e.body)) {
+                apply_policies();
+            }
             if (master_ && master_->gathering()) master_->topology_advanced();
         });
         return;

@@ -127,6 +127,10 @@ class Cluster final : public PeerEvents {
     // timeout after cluster.ack_timeout_ms (the delete goes on). The other
     // nodes delete their copies as they learn it.
     void delete_stream(const std::string& stream, Done done);
+    // The master gives `stream` `policy` (only retention changes): its
+    // StreamPolicyChanged, then, once a majority holds it, its own record;
+    // `done` then. The other nodes change their records as they learn it.
+    void change_policy(const std::string& stream, const core::StreamPolicy& policy, Done done);
     // Whether this master is deleting `stream` (publishes to it are refused).
     bool deleting(std::string_view stream) const;
     // The policy `$topology` gives `stream` while it exists, if it names one.
@@ -203,6 +207,10 @@ class Cluster final : public PeerEvents {
     void drop_copy(const std::string& stream, Done done);
     // Drops every copy `$topology` says was deleted (not on a serving master).
     void apply_deletes();
+    // Gives every copy the retention `$topology` gives its stream.
+    void apply_policies();
+    // Records `policy` for this copy of `stream`.
+    void set_policy(const std::string& stream, const core::StreamPolicy& policy, Done done);
 
     const Config& config_;
     net::Loop& loop_;
@@ -244,8 +252,9 @@ class Cluster final : public PeerEvents {
         core::Epoch epoch;
         std::uint64_t deadline_ms = 0;
         std::string stream;
-        bool deletes = false;
-        Done done;  // empty once answered
+        enum class Kind : std::uint8_t { created, deleted, policy } kind;
+        core::StreamPolicy policy;  // policy
+        Done done;                  // empty once answered
     };
     std::vector<Spreading> spreading_;
     std::set<std::string, std::less<>> dropping_;  // copies being deleted

@@ -61,8 +61,9 @@ std::optional<core::StreamPolicy> Cluster::stream_policy(const std::string& stre
 }
 
 bool Cluster::deleting(std::string_view stream) const {
-    return std::any_of(spreading_.begin(), spreading_.end(),
-                       [&](const Spreading& s) { return s.deletes && s.stream == stream; });
+    return std::any_of(spreading_.begin(), spreading_.end(), [&](const Spreading& s) {
+        return s.kind == Spreading::Kind::deleted && s.stream == stream;
+    });
 }
 
 void Cluster::stream_created(const std::string& stream, const core::StreamPolicy& policy,
@@ -77,9 +78,9 @@ void Cluster::stream_created(const std::string& stream, const core::StreamPolicy
         elector_->note(core::topo::StreamCreated{stream, master_->epoch(), policy});
     spdlog::info("stream {} created in epoch {} ({})", stream, master_->epoch().value(),
                  policy.redundancy == core::Redundancy::immediate ? "immediate" : "eventual");
-    spreading_.push_back(
-        Spreading{key, master_->epoch(), loop_.now_ms() + config_.cluster.ack_timeout_ms, stream,
-                  false, std::move(done)});
+    spreading_.push_back(Spreading{key, master_->epoch(),
+                                   loop_.now_ms() + config_.cluster.ack_timeout_ms, stream,
+                                   Spreading::Kind::created, policy, std::move(done)});
     drive();
     check_spreading();
 }
@@ -96,11 +97,32 @@ void Cluster::delete_stream(const std::string& stream, Done done) {
     }
     const core::TopologyKey key =
         elector_->note(core::topo::StreamDeleted{stream, master_->epoch()});
-    spdlog::info("stream {}: deleting it in epoch {}, once a majority of voters hold that",
-                 stream, master_->epoch().value());
-    spreading_.push_back(Spreading{key, master_->epoch(),
-                                   loop_.now_ms() + config_.cluster.ack_timeout_ms, stream, true,
+    spdlog::info("stream {}: deleting it in epoch {}, once a majority of voters hold that", stream,
+                 master_->epoch().value());
+    spreading_.push_back(Spreading{key,
+                                   master_->epoch(),
+                                   loop_.now_ms() + config_.cluster.ack_timeout_ms,
+                                   stream,
+                                   Spreading::Kind::deleted,
+                                   {},
                                    std::move(done)});
+    drive();
+    check_spreading();
+}
+
+void Cluster::change_policy(const std::string& stream, const core::StreamPolicy& policy,
+                            Done done) {
+    if (!master_) {
+        return done(core::make_error(errc::not_master, "this node is no longer the master"));
+    }
+    const core::TopologyKey key =
+        elector_->note(core::topo::StreamPolicyChanged{stream, master_->epoch(), policy});
+    spdlog::info("stream {}: retention changing in epoch {} to {} events, {} bytes, {} ms", stream,
+                 master_->epoch().value(), policy.retention.events_max, policy.retention.bytes_max,
+                 policy.retention.age_ms_max);
+    spreading_.push_back(Spreading{key, master_->epoch(),
+                                   loop_.now_ms() + config_.cluster.ack_timeout_ms, stream,
+                                   Spreading::Kind::policy, policy, std::move(done)});
     drive();
     check_spreading();
 }
@@ -145,11 +167,55 @@ void Cluster::check_spreading() {
         return false;
     });
     for (Spreading& s : done) {
-        if (!s.deletes) {
-            if (s.done) s.done({});
+        switch (s.kind) {
+            case Spreading::Kind::created:
+                if (s.done) s.done({});
+                break;
+            case Spreading::Kind::deleted:
+                drop_copy(s.stream, std::move(s.done));
+                break;
+            case Spreading::Kind::policy:
+                set_policy(s.stream, s.policy, std::move(s.done));
+                break;
+        }
+    }
+}
+
+void Cluster::set_policy(const std::string& stream, const core::StreamPolicy& policy, Done done) {
+    std::weak_ptr<bool> alive = alive_;
+    auto queued = store_.set_policy(
+        stream, policy, [this, alive, stream, policy, done](core::Result<void> r) mutable {
+            if (alive.expired() || !*alive.lock()) return;
+            if (!r) {
+                spdlog::error("stream {}: recording its new policy: {}", stream,
+                              r.error().message());
+            } else {
+                if (master_) master_->policy_changed(stream, policy);
+                if (slave_) slave_->policy_changed(stream, policy);
+            }
+            if (done) done(std::move(r));
+        });
+    if (!queued) {
+        spdlog::error("stream {}: recording its new policy: {}", stream, queued.error().message());
+        if (done) done(core::Unexpected{queued.error()});
+    }
+}
+
+void Cluster::apply_policies() {
+    if (witness_) return;
+    for (const auto& [name, state] : elector_->view().streams()) {
+        if (!state.exists || !state.policy || core::is_system_stream(name)) continue;
+        auto info = store_.stream_info(name);
+        if (!info || !*info) continue;
+        core::StreamPolicy policy = (*info)->policy;
+        // Only retention changes; a copy with another redundancy or acks is
+        // not of this life of the stream (it goes to quarantine on alignment).
+        if (policy.redundancy != state.policy->redundancy || policy.acks != state.policy->acks ||
+            policy.retention == state.policy->retention) {
             continue;
         }
-        drop_copy(s.stream, std::move(s.done));
+        policy.retention = state.policy->retention;
+        set_policy(name, policy, nullptr);
     }
 }
 
@@ -159,23 +225,23 @@ void Cluster::drop_copy(const std::string& stream, Done done) {
         return;
     }
     std::weak_ptr<bool> alive = alive_;
-    auto queued = store_.delete_stream(stream, [this, alive, stream,
-                                                done](core::Result<void> r) mutable {
-        if (alive.expired() || !*alive.lock()) return;
-        dropping_.erase(stream);
-        if (!r && !r.error().is(errc::not_found)) {
-            spdlog::error("deleting stream {}: {}", stream, r.error().message());
-            if (done) done(core::Unexpected{r.error()});
-            return;
-        }
-        spdlog::info("stream {} deleted here, as $topology says", stream);
-        const core::Error why{core::make_error_code(errc::not_found),
-                              fmt::format("stream {} was deleted", stream)};
-        if (master_) master_->forget(stream, why);
-        if (slave_) slave_->forget(stream);
-        if (stream_deleted_) stream_deleted_(stream);
-        if (done) done({});
-    });
+    auto queued =
+        store_.delete_stream(stream, [this, alive, stream, done](core::Result<void> r) mutable {
+            if (alive.expired() || !*alive.lock()) return;
+            dropping_.erase(stream);
+            if (!r && !r.error().is(errc::not_found)) {
+                spdlog::error("deleting stream {}: {}", stream, r.error().message());
+                if (done) done(core::Unexpected{r.error()});
+                return;
+            }
+            spdlog::info("stream {} deleted here, as $topology says", stream);
+            const core::Error why{core::make_error_code(errc::not_found),
+                                  fmt::format("stream {} was deleted", stream)};
+            if (master_) master_->forget(stream, why);
+            if (slave_) slave_->forget(stream);
+            if (stream_deleted_) stream_deleted_(stream);
+            if (done) done({});
+        });
     if (!queued) {
         dropping_.erase(stream);
         if (queued.error().is(errc::not_found)) {

@@ -95,10 +95,7 @@ void Master::forget(const std::string& stream, const core::Error& why) {
     history_.erase(stream);
     declared_.erase(stream);
     sealed_.erase(stream);
-    if (auto f = frames_.find(stream); f != frames_.end()) {
-        frames_bytes_ -= f->second.bytes.size();
-        frames_.erase(f);
-    }
+    drop_frame(stream);
     std::erase_if(refusals_, [&](const auto& r) { return r.first.second == stream; });
     auto waiters = std::move(waiters_[stream]);
     waiters_.erase(stream);
@@ -106,6 +103,18 @@ void Master::forget(const std::string& stream, const core::Error& why) {
     auto awaiters = std::move(awaiters_[stream]);
     awaiters_.erase(stream);
     for (auto& [seq, a] : awaiters) a.done(core::Unexpected{why});
+}
+
+void Master::policy_changed(const std::string& stream, const core::StreamPolicy& policy) {
+    policies_.insert_or_assign(stream, policy);
+    drop_frame(stream);
+}
+
+void Master::drop_frame(const std::string& stream) {
+    if (auto f = frames_.find(stream); f != frames_.end()) {
+        frames_bytes_ -= f->second.bytes.size();
+        frames_.erase(f);
+    }
 }
 
 const core::StreamPolicy& Master::policy_of(const std::string& stream) {

@@ -93,6 +93,8 @@ class Master {
     // `stream` was deleted here: everything it tracks of it goes, and what
     // waits on it fails with `why`.
     void forget(const std::string& stream, const core::Error& why);
+    // This copy of `stream` now records `policy`: frames carry it from now on.
+    void policy_changed(const std::string& stream, const core::StreamPolicy& policy);
 
     // Peers (the Cluster checked the epoch).
     void link_up(const core::NodeId& peer);
@@ -217,6 +219,8 @@ class Master {
                     core::Seq from, core::Seq to, std::size_t events_max, std::size_t bytes_max,
                     core::Seq& last, core::Digest& last_hash) const;
     void copies_changed(const std::string& stream);
+    // Forgets the frame built for `stream` (it names an old policy, or none).
+    void drop_frame(const std::string& stream);
     void resolve_waiters(const std::string& stream);
     void expire(std::uint64_t now);
     // Starts over the streams stopped after refusals_max whose wait is over.

@@ -176,8 +176,8 @@ void Slave::check_policy(const std::string& stream, const core::StreamPolicy& se
     Policies& p = it->second;
     if (p.recorded == sent || p.warned == sent) return;
     p.warned = sent;
-    // Storage keeps the policy a stream was created with; changing it
-    // everywhere waits for $topology (docs/replication.md).
+    // The record changes only through `$topology` (stream_policy_changed);
+    // a master's frames built before such a change may name the old one.
     spdlog::warn(
         "stream {}: the master {} replicates it with policy ({}), but this copy's record says "
         "({}); the record is kept and decides what this node does with the stream",
@@ -390,6 +390,10 @@ void Slave::remove(const std::string& stream) {
         spdlog::warn("removing the empty copy of {}: {}", stream, queued.error().message());
     next_.erase(stream);
     policies_.erase(stream);
+}
+
+void Slave::policy_changed(const std::string& stream, const core::StreamPolicy& policy) {
+    policies_.insert_or_assign(stream, Policies{policy, std::nullopt});
 }
 
 void Slave::forget(const std::string& stream) {

@@ -80,6 +80,8 @@ class Slave {
     // positions again after a Replicate met such commits.
     void tick();
 
+    // This copy of `stream` now records `policy` (`$topology` said so).
+    void policy_changed(const std::string& stream, const core::StreamPolicy& policy);
     // `stream` was deleted here (`$topology` said so): what it knew of it goes.
     void forget(const std::string& stream);
 

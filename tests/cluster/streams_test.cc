@@ -1,6 +1,7 @@
 // A stream's lifecycle in a cluster, through real daemons: created on the
 // master, its StreamCreated (with the policy) reaches every node's
-// `$topology`; a delete is refused on a slave (not_master naming the
+// `$topology`; its retention changed on the master reaches every copy (and
+// is refused on a slave, and for redundancy); a delete is refused on a slave (not_master naming the
 // master), acknowledged by the master once a majority holds its
 // StreamDeleted, and every copy goes, subscribers told; a stream of that
 // name made again starts at seq 1 on every copy with nothing quarantined.
@@ -29,14 +30,20 @@ std::vector<std::string> lifecycle(test::Daemon& node, const std::string& stream
         auto sealed = core::decode_topology_event(e.payload);
         REQUIRE(sealed);
         const core::TopologyBody& body = sealed->event.body;
-        if (const auto* c = std::get_if<core::topo::StreamCreated>(&body); c && c->stream == stream) {
+        if (const auto* c = std::get_if<core::topo::StreamCreated>(&body);
+            c && c->stream == stream) {
             out.push_back(fmt::format(
                 "created:{}/{}",
                 c->policy.redundancy == core::Redundancy::immediate ? "immediate" : "eventual",
                 c->policy.retention.events_max));
         }
-        if (const auto* d = std::get_if<core::topo::StreamDeleted>(&body); d && d->stream == stream) {
+        if (const auto* d = std::get_if<core::topo::StreamDeleted>(&body);
+            d && d->stream == stream) {
             out.push_back("deleted");
+        }
+        if (const auto* p = std::get_if<core::topo::StreamPolicyChanged>(&body);
+            p && p->stream == stream) {
+            out.push_back(fmt::format("retention:{}", p->policy.retention.events_max));
         }
     }
     return out;
@@ -79,9 +86,34 @@ TEST_CASE("streams are created and deleted through $topology on every node", "[c
     REQUIRE(master_copy);
     CHECK(master_copy->last_seq == core::Seq{40});
     for (test::Daemon* node : {&b, &c}) {
-        auto copy = test::wait_for_copy(*node, "audit", core::Seq{40}, master_copy->last_hash,
-                                        seconds(10));
+        auto copy =
+            test::wait_for_copy(*node, "audit", core::Seq{40}, master_copy->last_hash, seconds(10));
         CHECK(copy.policy == policy);
+    }
+
+    // Its retention changes on the master, and so on every copy; nothing
+    // else of its policy may change.
+    core::StreamPolicy kept = policy;
+    kept.retention.events_max = 25;
+    auto not_here = c.client()->alter_stream("audit", kept);
+    REQUIRE_FALSE(not_here);
+    CHECK(not_here.error().is(core::errc::not_master));
+    core::StreamPolicy weaker = kept;
+    weaker.redundancy = core::Redundancy::eventual;
+    auto refused_policy = a.client()->alter_stream("audit", weaker);
+    REQUIRE_FALSE(refused_policy);
+    CHECK(refused_policy.error().is(core::errc::invalid_argument));
+    REQUIRE(a.client()->alter_stream("audit", kept));
+    for (test::Daemon* node : {&a, &b, &c}) {
+        INFO(node->node_id());
+        CHECK(test::wait_until(
+            [&] {
+                auto info = node->client()->stream_info("audit");
+                return info && info->policy == kept && info->first_seq == core::Seq{16};
+            },
+            seconds(20)));
+        CHECK(lifecycle(*node, "audit") ==
+              std::vector<std::string>{"created:immediate/1000", "retention:25"});
     }
 
     // A consumer on a slave follows the stream until it goes.
@@ -102,10 +134,10 @@ TEST_CASE("streams are created and deleted through $topology on every node", "[c
         INFO(node->node_id());
         CHECK(test::wait_until([&] { return absent(*node, "audit"); }, seconds(10)));
         CHECK(lifecycle(*node, "audit") ==
-              std::vector<std::string>{"created:immediate/1000", "deleted"});
+              std::vector<std::string>{"created:immediate/1000", "retention:25", "deleted"});
     }
     REQUIRE(consumer->run_until([&] { return (*sub)->ended().has_value(); }, seconds(10)));
-    CHECK(delivered == 40);
+    CHECK(delivered == 25);
     CHECK((*sub)->ended()->is(core::errc::not_found));
     CHECK_THAT((*sub)->ended()->detail, Contains("audit was deleted"));
     auto again = a.client()->delete_stream("audit");
@@ -127,7 +159,7 @@ TEST_CASE("streams are created and deleted through $topology on every node", "[c
         CHECK(test::wait_until(
             [&] {
                 return lifecycle(*node, "audit") ==
-                       std::vector<std::string>{"created:immediate/1000", "deleted",
+                       std::vector<std::string>{"created:immediate/1000", "retention:25", "deleted",
                                                 "created:eventual/0"};
             },
             seconds(10)));

@@ -115,6 +115,7 @@ std::vector<Message> samples() {
         StreamInfo{11, "orders"},
         StreamCreate{12, "orders", policy},
         StreamDelete{13, "orders"},
+        StreamAlter{15, "orders", policy},
         Verify{14, "orders"},
         Welcome{1, "node-a", "spiritd 0.1.0", 8 << 20, 4096},
         PublishAck{7,

@@ -130,16 +130,16 @@ TEST_CASE("spirit topology --follow prints each event kind on one line", "[daemo
             "suffix_quarantined  stream=orders epoch=5 after_seq=90 count=10",
             "\"kind\":\"suffix_quarantined\",\"stream\":\"orders\",\"epoch\":5,"
             "\"after_seq\":90,\"count\":10}"},
-        Row{topo::StreamCreated{"orders",
-                                core::Epoch{5},
-                                {core::Redundancy::immediate, {core::Acks::Kind::all, 0}, {7, 0, 0}}},
+        Row{topo::StreamCreated{
+                "orders",
+                core::Epoch{5},
+                {core::Redundancy::immediate, {core::Acks::Kind::all, 0}, {7, 0, 0}}},
             "stream_created  stream=orders epoch=5 redundancy=immediate acks=all "
             "retention_events_max=7 retention_bytes_max=0 retention_age_ms_max=0",
             "\"kind\":\"stream_created\",\"stream\":\"orders\",\"epoch\":5,"
             "\"redundancy\":\"immediate\",\"acks\":\"all\",\"retention_events_max\":7,"
             "\"retention_bytes_max\":0,\"retention_age_ms_max\":0}"},
-        Row{topo::StreamDeleted{"orders", core::Epoch{6}},
-            "stream_deleted  stream=orders epoch=6",
+        Row{topo::StreamDeleted{"orders", core::Epoch{6}}, "stream_deleted  stream=orders epoch=6",
             "\"kind\":\"stream_deleted\",\"stream\":\"orders\",\"epoch\":6}"},
         Row{topo::StreamPolicyChanged{
                 "orders", core::Epoch{6}, {core::Redundancy::eventual, {}, {0, 0, 3600000}}},

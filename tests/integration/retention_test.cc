@@ -114,3 +114,46 @@ TEST_CASE("retention trims streams to their event, size and age limits", "[integ
         CHECK_FALSE(v->break_seq);
     }
 }
+
+TEST_CASE("spirit stream alter changes a stream's retention, and only its retention",
+          "[integration]") {
+    test::Daemon daemon;
+    daemon.start();
+    auto client = daemon.client();
+    core::StreamPolicy policy;
+    policy.redundancy = core::Redundancy::immediate;
+    REQUIRE(client->create_stream("grow", policy));
+    publish(*client, "grow", 300, 20);
+    const std::string socket = (daemon.dir() / "spirit.sock").string();
+    auto cli = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv{SPIRIT_CLI, "--socket", socket, "stream", "alter"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return test::run_command(argv, "", seconds(20));
+    };
+    auto r = cli({"grow", "--retention-events", "50"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == "altered grow: retention 50 events, 0 bytes, 0 ms (0: no limit)\n");
+    auto d = wait_for_first_seq(*client, "grow", 251);
+    CHECK(d.event_count == 50);
+    CHECK(d.policy.redundancy == core::Redundancy::immediate);
+    CHECK(d.policy.retention.events_max == 50);
+    // It lasts across a restart.
+    daemon.stop();
+    daemon.start();
+    client = daemon.client();
+    CHECK(client->stream_info("grow")->policy.retention.events_max == 50);
+
+    auto none = cli({"grow"});
+    CHECK(none.exit_code == 2);
+    CHECK_THAT(none.err, Catch::Matchers::Contains("needs --retention-events"));
+    auto missing = cli({"nothing", "--retention-bytes", "10"});
+    CHECK(missing.exit_code == 1);
+    CHECK_THAT(missing.err, Catch::Matchers::Contains("not_found"));
+    core::StreamPolicy other = policy;
+    other.redundancy = core::Redundancy::eventual;
+    auto refused = client->alter_stream("grow", other);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().is(core::errc::invalid_argument));
+    CHECK_THAT(refused.error().detail, Catch::Matchers::Contains("only its retention can change"));
+}

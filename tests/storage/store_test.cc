@@ -651,6 +651,27 @@ TEST_CASE("streams can be created empty and deleted, and a deleted name starts a
     CHECK_FALSE(f.store().verify("c")->first_break);
 }
 
+TEST_CASE("a stream's policy can be changed, durably, and only that of a stream that exists",
+          "[storage][unit]") {
+    StoreFixture f;
+    f.append_n("p", 3);
+    core::StreamPolicy policy = (*f.store().stream_info("p"))->policy;
+    policy.retention = {10, 1 << 20, 60000};
+    REQUIRE(wait_done(
+        f, [&](auto done) { return f.store().set_policy("p", policy, std::move(done)); }));
+    CHECK((*f.store().stream_info("p"))->policy == policy);
+    f.append_n("p", 2);  // the head and the record stay in step
+    auto info = f.store().stream_info("p");
+    CHECK((*info)->last_seq == core::Seq{5});
+    CHECK((*info)->policy == policy);
+    f.reopen();
+    CHECK((*f.store().stream_info("p"))->policy == policy);
+    CHECK_FALSE(f.store().verify("p")->first_break);
+    auto missing = f.store().set_policy("none", policy, [](core::Result<void>) {});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().is(core::errc::not_found));
+}
+
 TEST_CASE("an append right after a delete request goes to a new stream", "[storage][unit]") {
     StoreFixture f;
     f.append_n("d", 100, 10);

@@ -92,8 +92,8 @@ TEST_CASE("a stream change by a node that did not master its epoch is ignored",
     topology::View v;
     v.add(elected(ma, 2));
     v.add(ma(topo::StreamCreated{"orders", Epoch{2}, {}}));
-    v.add(mc(topo::StreamDeleted{"orders", Epoch{2}}));        // c was not master of 2
-    v.add(mc(topo::StreamDeleted{"orders", Epoch{4}}));        // nor of 4 (nobody was)
+    v.add(mc(topo::StreamDeleted{"orders", Epoch{2}}));  // c was not master of 2
+    v.add(mc(topo::StreamDeleted{"orders", Epoch{4}}));  // nor of 4 (nobody was)
     v.add(mc(topo::StreamCreated{"audit", Epoch{2}, {}}));
     CHECK(v.stream("orders")->exists);
     CHECK_FALSE(v.stream("audit"));
