@@ -43,7 +43,9 @@ void Cluster::vote_granted(const core::NodeId& peer, const proto::VoteResponse& 
     // Ask at once for what the voter holds and this node lacks: as master it
     // completes nothing before it holds that (a heartbeat shows what it has).
     if (!topology::covers(own_versions(), theirs)) {
-        links_->send(peer, heartbeat(peer, elector_->epoch(), core::NodeId{}));
+        // The role's master, as any heartbeat of this node now: an empty one
+        // from a master would tell its followers it stepped down.
+        links_->send(peer, heartbeat(peer, elector_->epoch(), elector_->role().master));
     }
     spread_.report(peer, vote.epoch, std::move(theirs));
 }

@@ -313,6 +313,7 @@ void Master::on_probe_reply(const core::NodeId& peer, const proto::ProbeReply& r
         if (it != adoptions_.end() && it->second.choice.source == peer &&
             (it->second.step == Adoption::Step::probe ||
              it->second.step == Adoption::Step::search)) {
+            adoption_moved_ms_ = c_.loop.now_ms();
             adoption_probed(it->second, reply);
         }
         return;
@@ -722,8 +723,18 @@ void Master::tick() {
         }
         check_gathered();
     }
+    if (phase_ == Phase::adopting && !adoptions_.empty() &&
+        c_.loop.now_ms() - adoption_moved_ms_ > adoption_patience_ms()) {
+        restart_completion(fmt::format("no progress adopting {} streams for {} ms",
+                                       adoptions_.size(), adoption_patience_ms()));
+    }
     expire(c_.loop.now_ms());
     retry_refused(c_.loop.now_ms());
+}
+
+std::uint64_t Master::adoption_patience_ms() const {
+    return std::max<std::uint64_t>(c_.config.cluster.peer_timeout_ms,
+                                   c_.config.cluster.ack_timeout_ms);
 }
 
 void Master::expire(std::uint64_t now) {

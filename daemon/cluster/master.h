@@ -264,6 +264,11 @@ class Master {
     BuiltFrame align_frame_;
     std::uint64_t frames_bytes_ = 0;
     std::uint64_t started_ms_ = 0;
+    // When the adoption last moved (a reply, a commit): a probe or fetch
+    // that got no answer (its link came back meanwhile, say) starts the
+    // completion over after adoption_patience_ms() instead of waiting forever.
+    std::uint64_t adoption_moved_ms_ = 0;
+    std::uint64_t adoption_patience_ms() const;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -100,6 +100,7 @@ void Master::check_gathered() {
         return true;
     });
     phase_ = Phase::adopting;
+    adoption_moved_ms_ = c_.loop.now_ms();
     spdlog::info("epoch {}: heard enough copies; completing {} streams", epoch_.value(),
                  choices.size());
     for (const topology::Choice& choice : choices) adopt(choice);
@@ -209,6 +210,7 @@ void Master::cut_own(Adoption& adoption, core::Seq common) {
     const std::uint64_t removed = adoption.own.seq.value() - common.value();
     auto queued = c_.store.truncate_after(stream, common, [=, this](core::Result<void> r) {
         if (alive.expired() || !*alive.lock() || generation != completion_generation_) return;
+        adoption_moved_ms_ = c_.loop.now_ms();
         if (!r) return restart_completion(r.error().message());
         c_.visibility.cut(stream, common);
         c_.record(core::topo::SuffixQuarantined{stream, epoch_, common, removed});
@@ -246,6 +248,7 @@ void Master::on_fetch_reply(const core::NodeId& peer, const proto::FetchReply& r
         return;
     }
     Adoption& a = it->second;
+    adoption_moved_ms_ = c_.loop.now_ms();
     if (reply.code != 0 || reply.envelopes.empty()) {
         return restart_completion(fmt::format("fetching stream {} from {}: {}", reply.stream,
                                               peer.value(), reply.message));
@@ -265,6 +268,7 @@ void Master::on_fetch_reply(const core::NodeId& peer, const proto::FetchReply& r
          .history = a.choice.target.seq},
         [=, this](core::Result<storage::AppendResult> r) {
             if (alive.expired() || !*alive.lock() || generation != completion_generation_) return;
+            adoption_moved_ms_ = c_.loop.now_ms();
             if (!r) return restart_completion(r.error().message());
             auto adoption = adoptions_.find(stream);
             if (adoption == adoptions_.end()) return;
@@ -292,6 +296,7 @@ void Master::confirm_own(const std::string& stream) {
          .hash = choice.target.hash},
         [=, this](core::Result<void> r) {
             if (alive.expired() || !*alive.lock() || generation != completion_generation_) return;
+            adoption_moved_ms_ = c_.loop.now_ms();
             if (!r) return restart_completion(r.error().message());
             adopted(stream);
         });
