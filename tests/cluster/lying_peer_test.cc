@@ -12,7 +12,8 @@
 // over later by itself. A truthful fake master shows two rules a slave
 // keeps: its copy is confirmed in the master's epoch only once it holds
 // that master's history, and its consumers see an immediate stream no
-// further than the master declared.
+// further than the master declared. A completing master whose fetch from a
+// fake slave goes unanswered asks again after a bound and completes.
 #include <catch2/catch.hpp>
 
 #include <thread>
@@ -423,4 +424,49 @@ TEST_CASE("consumers on a slave see an immediate stream only as far as the maste
     settle();
     CHECK(imm_seen == core::Seq{6});
     CHECK(b.running());
+}
+
+TEST_CASE("a completing master whose fetch gets no answer asks again and completes", "[cluster]") {
+    // The real master is node-b with a new data dir; the fake node-a holds
+    // the only copy that counts (3 events) and does not answer the first
+    // Fetch. The master does not wait forever: after max(peer_timeout_ms,
+    // ack_timeout_ms) (3 s here) it completes over, fetches again, and takes
+    // writes once the fake answers.
+    const std::uint16_t b_port = test::free_tcp_port();
+    test::TempDir keys("spirit-keys");
+    test::DaemonOptions options = node_b(b_port, keys);
+    options.extra_toml.insert(options.extra_toml.find('\n') + 1, "ack_timeout_ms = 3000\n");
+    test::Daemon b(options);
+    b.start();
+    test::FakePeer peer(b_port);
+    peer.grant_votes(true);
+    peer.send(proto::PeerHello{proto::peer_version, "test", "node-a", core::Epoch{0}, "", false});
+    REQUIRE(test::wait_until([&] {
+        peer.send(proto::Heartbeat{core::Epoch{0}, "", false});
+        (void)peer.receive(milliseconds(100));
+        return peer.last_heartbeat() && peer.last_heartbeat()->master == "node-b" &&
+               peer.last_heartbeat()->epoch > core::Epoch{0};
+    }));
+    const core::Epoch e = peer.last_heartbeat()->epoch;
+    core::Digest last;
+    const auto events =
+        test::sealed_events("held", core::Seq{1}, 3, core::Epoch{1}, core::genesis_hash, last);
+    peer.send(proto::Positions{
+        e, false, {proto::CopyPosition{"held", core::Epoch{1}, core::Seq{3}, last, {}}}, false});
+
+    const auto first = expect_as_slave<proto::Fetch>(peer, e);
+    CHECK(first.stream == "held");
+    CHECK(first.from_seq == core::Seq{1});
+    CHECK(first.to_seq == core::Seq{3});
+    const auto unanswered = std::chrono::steady_clock::now();
+    const auto again = expect_as_slave<proto::Fetch>(peer, e, seconds(30));
+    CHECK(std::chrono::steady_clock::now() - unanswered >= milliseconds(2500));
+    CHECK(again.from_seq == core::Seq{1});
+    peer.send(proto::FetchReply{e, "held", 0, "", core::Seq{0}, core::genesis_hash, views(events)});
+    test::wait_serving(b);
+    auto held = b.client()->stream_info("held");
+    REQUIRE(held);
+    CHECK(held->last_seq == core::Seq{3});
+    CHECK(held->last_hash == last);
+    CHECK_THAT(b.log(), Contains("completing again: no progress adopting 1 streams for 3000 ms"));
 }
