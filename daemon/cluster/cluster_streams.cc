@@ -227,23 +227,18 @@ void Cluster::drop_copy(const std::string& stream, Done done) {
         return;
     }
     std::weak_ptr<bool> alive = alive_;
-    auto queued =
-        store_.delete_stream(stream, [this, alive, stream, done](core::Result<void> r) mutable {
-            if (alive.expired() || !*alive.lock()) return;
-            dropping_.erase(stream);
-            if (!r && !r.error().is(errc::not_found)) {
-                spdlog::error("deleting stream {}: {}", stream, r.error().message());
-                if (done) done(core::Unexpected{r.error()});
-                return;
-            }
-            spdlog::info("stream {} deleted here, as $topology says", stream);
-            const core::Error why{core::make_error_code(errc::not_found),
-                                  fmt::format("stream {} was deleted", stream)};
-            if (master_) master_->forget(stream, why);
-            if (slave_) slave_->forget(stream);
-            if (stream_deleted_) stream_deleted_(stream);
-            if (done) done({});
-        });
+    auto queued = store_.delete_stream(stream, [this, alive, stream,
+                                                done](core::Result<void> r) mutable {
+        if (alive.expired() || !*alive.lock()) return;
+        dropping_.erase(stream);
+        if (!r && !r.error().is(errc::not_found)) {
+            spdlog::error("deleting stream {}: {}", stream, r.error().message());
+            if (done) done(core::Unexpected{r.error()});
+            return;
+        }
+        spdlog::info("stream {} deleted here, as $topology says", stream);
+        if (done) done({});
+    });
     if (!queued) {
         dropping_.erase(stream);
         if (queued.error().is(errc::not_found)) {
@@ -252,7 +247,16 @@ void Cluster::drop_copy(const std::string& stream, Done done) {
         }
         spdlog::error("deleting stream {}: {}", stream, queued.error().message());
         if (done) done(core::Unexpected{queued.error()});
+        return;
     }
+    // From the request on the stream does not exist here (an append after it
+    // starts a new one): what tracks or follows it goes now, not at the
+    // commit, which could come after a new life of the stream began.
+    const core::Error why{core::make_error_code(errc::not_found),
+                          fmt::format("stream {} was deleted", stream)};
+    if (master_) master_->forget(stream, why);
+    if (slave_) slave_->forget(stream);
+    if (stream_deleted_) stream_deleted_(stream);
 }
 
 void Cluster::apply_deletes() {
