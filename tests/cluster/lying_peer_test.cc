@@ -111,6 +111,20 @@ T expect_as_slave(test::FakePeer& peer, core::Epoch master_epoch,
     return {};
 }
 
+// The fake node-a says hello (`fresh`: its data dir is new) and votes for
+// the real node-b until node-b masters an epoch; returns that epoch.
+core::Epoch elect_b(test::FakePeer& peer, bool fresh) {
+    peer.grant_votes(true);
+    peer.send(proto::PeerHello{proto::peer_version, "test", "node-a", core::Epoch{0}, "", fresh});
+    REQUIRE(test::wait_until([&] {
+        peer.send(proto::Heartbeat{core::Epoch{0}, "", false});
+        (void)peer.receive(milliseconds(100));
+        return peer.last_heartbeat() && peer.last_heartbeat()->master == "node-b" &&
+               peer.last_heartbeat()->epoch > core::Epoch{0};
+    }));
+    return peer.last_heartbeat()->epoch;
+}
+
 }  // namespace
 
 TEST_CASE("a lying master is refused with reasons and the slave keeps its copy", "[cluster]") {
@@ -279,16 +293,8 @@ TEST_CASE("a stream a slave refused three times starts over later", "[cluster]")
     test::Daemon b(node_b(b_port, keys));
     b.start();
     test::FakePeer peer(b_port);
-    peer.grant_votes(true);
-    peer.send(proto::PeerHello{proto::peer_version, "test", "node-a", core::Epoch{0}, "", true});
     // node-b stands for election and node-a votes for it.
-    REQUIRE(test::wait_until([&] {
-        peer.send(proto::Heartbeat{core::Epoch{0}, "", false});
-        (void)peer.receive(milliseconds(100));
-        return peer.last_heartbeat() && peer.last_heartbeat()->master == "node-b" &&
-               peer.last_heartbeat()->epoch > core::Epoch{0};
-    }));
-    const core::Epoch e = peer.last_heartbeat()->epoch;
+    const core::Epoch e = elect_b(peer, true);
     peer.send(proto::Positions{e, true, {}, false});
     test::wait_serving(b);
 
@@ -439,15 +445,7 @@ TEST_CASE("a completing master whose fetch gets no answer asks again and complet
     test::Daemon b(options);
     b.start();
     test::FakePeer peer(b_port);
-    peer.grant_votes(true);
-    peer.send(proto::PeerHello{proto::peer_version, "test", "node-a", core::Epoch{0}, "", false});
-    REQUIRE(test::wait_until([&] {
-        peer.send(proto::Heartbeat{core::Epoch{0}, "", false});
-        (void)peer.receive(milliseconds(100));
-        return peer.last_heartbeat() && peer.last_heartbeat()->master == "node-b" &&
-               peer.last_heartbeat()->epoch > core::Epoch{0};
-    }));
-    const core::Epoch e = peer.last_heartbeat()->epoch;
+    const core::Epoch e = elect_b(peer, false);
     core::Digest last;
     const auto events =
         test::sealed_events("held", core::Seq{1}, 3, core::Epoch{1}, core::genesis_hash, last);

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 
+#include "tests/topology/any_order.h"
 #include "topology/elector.h"
 
 using namespace spirit;
@@ -412,20 +413,7 @@ TEST_CASE("the view is the same for any order of the same events, with duplicate
     }
     std::vector<core::TopologyEvent> events = net.durable[a];
     REQUIRE(events.size() > 10);
-    topology::View reference;
-    for (const auto& e : events) reference.add(e);
-    const std::string expected = reference.describe();
-    topology::Prng prng(42);
-    for (int trial = 0; trial < 50; ++trial) {
-        std::vector<core::TopologyEvent> shuffled = events;
-        for (std::size_t i = shuffled.size(); i > 1; --i) {
-            std::swap(shuffled[i - 1], shuffled[prng.uniform(0, i - 1)]);
-        }
-        shuffled.push_back(shuffled[prng.uniform(0, shuffled.size() - 1)]);
-        topology::View v;
-        for (const auto& e : shuffled) v.add(e);
-        CHECK(v.describe() == expected);
-    }
+    test::check_view_in_any_order(events, 50, 42);
 }
 
 TEST_CASE("events that break the election rules are refused with a reason", "[topology][unit]") {

@@ -2,7 +2,7 @@
 // spread (topology/spread.h).
 #include <catch2/catch.hpp>
 
-#include "topology/prng.h"
+#include "tests/topology/any_order.h"
 #include "topology/spread.h"
 #include "topology/view.h"
 
@@ -138,19 +138,7 @@ TEST_CASE("the streams of the view are the same for any order of the same events
     CHECK_FALSE(reference.stream("orders")->exists);
     CHECK(reference.stream("audit")->exists);
     CHECK(reference.stream("audit")->policy == immediate_kept(3));
-    const std::string expected = reference.describe();
-    topology::Prng prng(7);
-    for (int trial = 0; trial < 100; ++trial) {
-        std::vector<core::TopologyEvent> shuffled = events;
-        for (std::size_t i = shuffled.size(); i > 1; --i) {
-            std::swap(shuffled[i - 1], shuffled[prng.uniform(0, i - 1)]);
-        }
-        shuffled.push_back(shuffled[prng.uniform(0, shuffled.size() - 1)]);
-        topology::View v;
-        for (const auto& e : shuffled) v.add(e);
-        CHECK(v.describe() == expected);
-        CHECK(v.streams() == reference.streams());
-    }
+    test::check_view_in_any_order(events, 100, 7);
 }
 
 TEST_CASE("a change counts as held only by peers that reported it in its own epoch",
