@@ -4,44 +4,20 @@
 // reads, and appends resume once space is freed.
 #include <catch2/catch.hpp>
 
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fstream>
 
 #include "tests/storage/store_fixture.h"
+#include "tests/support/tmpfs.h"
 
 using namespace spirit;
 using Catch::Matchers::Contains;
 
-namespace {
-
-class TmpfsMount {
- public:
-    TmpfsMount(const std::filesystem::path& at, const std::string& size) : at_(at) {
-        std::filesystem::create_directories(at);
-        std::string options = "size=" + size;
-        if (::mount("spirit-test", at.c_str(), "tmpfs", 0, options.c_str()) != 0) {
-            FAIL("mounting a tmpfs at " << at << " failed: " << std::strerror(errno)
-                                        << " (this test needs root)");
-        }
-        mounted_ = true;
-    }
-    ~TmpfsMount() {
-        if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
-    }
-
- private:
-    std::filesystem::path at_;
-    bool mounted_ = false;
-};
-
-}  // namespace
-
 TEST_CASE("a full disk fails appends cleanly and they resume when space is freed",
           "[storage][fault]") {
     test::TempDir dir;
-    TmpfsMount mount(dir.path() / "disk", "12m");
+    test::TmpfsMount mount(dir.path() / "disk", "12m");
     const auto filler = dir.path() / "disk" / "filler";
     {
         // Space to give back later.
