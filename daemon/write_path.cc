@@ -105,9 +105,9 @@ core::Epoch WritePath::epoch_for(const std::optional<storage::StreamInfo>& info)
 void WritePath::append(const PublishRequest& request, PublishReply reply) {
     auto info = store_.stream_info(request.stream);
     if (!info) return reply(core::Unexpected{info.error()});
-    const std::string stream_name(request.stream);
     std::optional<core::StreamPolicy> agreed;
-    if (!*info && cluster_ != nullptr) agreed = cluster_->stream_policy(stream_name);
+    if (!*info && cluster_ != nullptr)
+        agreed = cluster_->stream_policy(std::string(request.stream));
     const core::StreamPolicy policy =
         *info ? (*info)->policy : agreed.value_or(config_.policy_for(request.stream));
     storage::AppendRequest append{.stream = request.stream,
@@ -120,7 +120,9 @@ void WritePath::append(const PublishRequest& request, PublishReply reply) {
     // as they are sealed, in parallel with its own commit.
     Master* master = cluster_ != nullptr ? cluster_->master() : nullptr;
     // A first publish creates the stream: `$topology` records it with its policy.
-    if (master != nullptr && !*info) cluster_->stream_created(stream_name, policy, nullptr);
+    if (master != nullptr && !*info) {
+        cluster_->stream_created(std::string(request.stream), policy, nullptr);
+    }
     storage::Sealed sealed;
     if (master != nullptr && policy.redundancy == core::Redundancy::immediate) {
         append.sealed = &sealed;
@@ -219,13 +221,28 @@ void WritePath::create_stream(const std::string& stream, const core::StreamPolic
             });
         if (!queued) done(core::Unexpected{queued.error()});
     };
-    if (cluster_ == nullptr) return create();
+    when_master_writable(stream, done, std::move(create));
+}
+
+void WritePath::when_master_writable(const std::string& stream,
+                                     const std::function<void(core::Result<void>)>& done,
+                                     std::function<void()> act) {
+    if (cluster_ == nullptr) return act();
     Master* master = cluster_->master();
     if (master == nullptr) return done(core::Unexpected{not_here()});
-    master->when_writable(stream, [create, done](core::Result<void> ready) mutable {
+    master->when_writable(stream, [act = std::move(act), done](core::Result<void> ready) {
         if (!ready) return done(core::Unexpected{ready.error()});
-        create();
+        act();
     });
+}
+
+core::Result<storage::StreamInfo> WritePath::existing(const std::string& stream) const {
+    auto info = store_.stream_info(stream);
+    if (!info) return core::Unexpected{info.error()};
+    if (!*info) {
+        return core::make_error(errc::not_found, fmt::format("stream {} does not exist", stream));
+    }
+    return std::move(**info);
 }
 
 namespace {
@@ -248,26 +265,15 @@ std::optional<core::Error> policy_change_refused(const std::string& stream,
 
 void WritePath::alter_stream(const std::string& stream, const core::StreamPolicy& policy,
                              std::function<void(core::Result<void>)> done) {
-    auto alter = [this, stream, policy, done]() mutable {
-        auto info = store_.stream_info(stream);
+    when_master_writable(stream, done, [this, stream, policy, done]() mutable {
+        auto info = existing(stream);
         if (!info) return done(core::Unexpected{info.error()});
-        if (!*info) {
-            return done(core::make_error(errc::not_found,
-                                         fmt::format("stream {} does not exist", stream)));
-        }
-        if (auto refused = policy_change_refused(stream, (*info)->policy, policy)) {
+        if (auto refused = policy_change_refused(stream, info->policy, policy)) {
             return done(core::Unexpected{*refused});
         }
         if (cluster_ != nullptr) return cluster_->change_policy(stream, policy, std::move(done));
         auto queued = store_.set_policy(stream, policy, done);
         if (!queued) done(core::Unexpected{queued.error()});
-    };
-    if (cluster_ == nullptr) return alter();
-    Master* master = cluster_->master();
-    if (master == nullptr) return done(core::Unexpected{not_here()});
-    master->when_writable(stream, [alter, done](core::Result<void> ready) mutable {
-        if (!ready) return done(core::Unexpected{ready.error()});
-        alter();
     });
 }
 
@@ -279,16 +285,8 @@ void WritePath::delete_stream(const std::string& stream,
         if (!queued) return done(core::Unexpected{queued.error()});
         return deleted();
     }
-    Master* master = cluster_->master();
-    if (master == nullptr) return done(core::Unexpected{not_here()});
-    master->when_writable(stream, [this, stream, done](core::Result<void> ready) mutable {
-        if (!ready) return done(core::Unexpected{ready.error()});
-        auto info = store_.stream_info(stream);
-        if (!info) return done(core::Unexpected{info.error()});
-        if (!*info) {
-            return done(core::make_error(errc::not_found,
-                                         fmt::format("stream {} does not exist", stream)));
-        }
+    when_master_writable(stream, done, [this, stream, done]() mutable {
+        if (auto info = existing(stream); !info) return done(core::Unexpected{info.error()});
         // The copy goes, and subscribers hear of it, through the Cluster.
         cluster_->delete_stream(stream, std::move(done));
     });

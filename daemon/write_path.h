@@ -76,6 +76,13 @@ class WritePath {
     void committed(const std::string& stream, const core::StreamPolicy& policy,
                    storage::AppendResult result, PublishReply reply);
     core::Epoch epoch_for(const std::optional<storage::StreamInfo>& info) const;
+    // Runs `act` alone at once; in a cluster on the master once `stream`
+    // takes writes, else `done` gets not_master/unavailable.
+    void when_master_writable(const std::string& stream,
+                              const std::function<void(core::Result<void>)>& done,
+                              std::function<void()> act);
+    // `stream`'s record here, or not_found naming it.
+    core::Result<storage::StreamInfo> existing(const std::string& stream) const;
     // not_master naming the master, or unavailable while none is known.
     core::Error not_here() const;
 
