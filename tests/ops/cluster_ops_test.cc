@@ -79,6 +79,7 @@ TEST_CASE("a node restored from a backup catches up from its peers and is ready 
         auto check = test::run_command({"/usr/bin/promtool", "check", "metrics"}, m.body);
         INFO(check.out << check.err);
         CHECK(check.exit_code == 0);
+        INFO("node-a's log:\n" << a.log());
         CHECK(test::sample_value(m.body, "spirit_role{group=\"default\",role=\"master\"}") == 1);
         CHECK(test::sample_value(m.body,
                                  "spirit_master_info{group=\"default\",master=\"node-a\"}") == 1);
